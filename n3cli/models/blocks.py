@@ -1,0 +1,96 @@
+"""Building blocks of N3Net: the local CNN and the N3 block (spec section 2)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from n3cli.ops.blocked import DEFAULT_CHUNK_BYTES, n3_aggregate_blocked
+from n3cli.ops.reference import n3_aggregate_reference
+
+
+class LocalCNN(nn.Module):
+    """conv+ReLU, (depth-2) x [conv, BN, ReLU], conv, plus a residual on a channel prefix.
+
+    ``bn1`` exists only so that the released checkpoints' keys load: upstream never
+    applied it (applying it destroys the output).
+    """
+
+    def __init__(self, cin: int, cout: int, features: int, depth: int, residual: int,
+                 bn_momentum: float = 0.001):
+        super().__init__()
+        self.residual = min(residual, cin, cout)
+        self.conv1 = nn.Conv2d(cin, features, 3, padding=1, bias=True)
+        self.bn1 = nn.BatchNorm2d(features, momentum=bn_momentum)
+        layers: list[nn.Module] = []
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(features, features, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(features, momentum=bn_momentum), nn.ReLU(inplace=True)]
+        self.layer1 = nn.Sequential(*layers)
+        self.conv2 = nn.Conv2d(features, cout, 3, padding=1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(self.layer1(torch.relu(self.conv1(x))))
+        n = self.residual
+        if n == y.shape[1]:
+            return y + x[:, :n]
+        return torch.cat([y[:, :n] + x[:, :n], y[:, n:]], dim=1)
+
+
+def _small_cnn(cin: int, cout: int, features: int, depth: int, momentum: float) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    c = cin
+    for _ in range(depth - 1):
+        layers += [nn.Conv2d(c, features, 3, padding=1, bias=False),
+                   nn.BatchNorm2d(features, momentum=momentum), nn.ReLU(inplace=True)]
+        c = features
+    layers.append(nn.Conv2d(c, cout, 3, padding=1, bias=True))
+    return nn.Sequential(*layers)
+
+
+class N3Block(nn.Module):
+    """Neural nearest-neighbours block: embedding, temperature, continuous kNN.
+
+    Output channels: concat[x, z_1 - x, ..., z_k - x].
+    ``impl`` selects the aggregation kernel: "blocked" (default, memory-bounded) or
+    "reference" (explicit gathering, tests only).
+    """
+
+    def __init__(self, channels: int, k: int = 7, patch: int = 10, stride: int = 5,
+                 window: int = 15, embed_features: int = 64, embed_out: int = 8,
+                 embed_depth: int = 3, bn_momentum: float = 0.001):
+        super().__init__()
+        self.k, self.patch, self.stride, self.window = k, patch, stride, window
+        self.embedcnn = _small_cnn(channels, embed_out, embed_features, embed_depth, bn_momentum)
+        self.tempcnn = _small_cnn(channels, 1, embed_features, embed_depth, bn_momentum)
+        self.dist_bn = nn.BatchNorm1d(1)
+        self.impl = "blocked"
+        self.max_chunk_bytes = DEFAULT_CHUNK_BYTES
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embedcnn(x)
+        log_temp = self.tempcnn(x)
+        args = (x, e, log_temp, self.dist_bn, self.k, self.patch, self.stride, self.window)
+        if self.impl == "reference":
+            z = n3_aggregate_reference(*args)
+        else:
+            z = n3_aggregate_blocked(*args, max_chunk_bytes=self.max_chunk_bytes)
+        b, k, c, h, w = z.shape
+        diff = (z - x.unsqueeze(1)).reshape(b, k * c, h, w)
+        return torch.cat([x, diff], dim=1)
+
+
+def init_paper_(module: nn.Module) -> None:
+    """Initialise as the paper did (spec section 4)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / (9 * m.out_channels)))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                w = torch.randn_like(m.weight).abs() * math.sqrt(2.0 / (9 * 64))
+                m.weight.copy_(w.clamp(min=0.025))
+                m.bias.zero_()

@@ -1,0 +1,58 @@
+"""Architecture configuration of an N3Net: every hyper-parameter is a value here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class N3NetConfig:
+    """Hyper-parameters of ``CNN -> (N3 block -> CNN) x num_n3``.
+
+    The defaults are the paper's gray Gaussian denoiser (spec section 2).
+    ``image_channels`` of the ``in_channels`` are image planes (carried through the
+    residual paths); the rest are conditioning maps (e.g. a noise-level map).
+    """
+
+    image_channels: int = 1
+    in_channels: int = 1
+    out_channels: int = 1
+    features: int = 64  # width of the local CNNs
+    depth: int = 6  # convolutions per local CNN (conv1 + (depth-2) x conv/BN/ReLU + conv2)
+    n3_channels: int = 8  # channels entering each N3 block ("intermediate channels")
+    embed_features: int = 64
+    embed_out: int = 8
+    embed_depth: int = 3
+    k: int = 7
+    patch: int = 10
+    stride: int = 5
+    window: int = 15
+    num_n3: int = 2
+    bn_momentum: float = 0.001
+    # Space-to-depth factor applied to the input (1 = none): a cheaper model for CPU
+    # training that runs the whole network at 1/s resolution on s*s times the channels.
+    unshuffle: int = 1
+
+    def __post_init__(self) -> None:
+        if self.in_channels < self.image_channels:
+            raise ValueError("in_channels must include the image channels")
+        if self.depth < 2 or self.embed_depth < 2:
+            raise ValueError("depth and embed_depth must be at least 2")
+        if min(self.k, self.patch, self.stride, self.window, self.unshuffle) < 1:
+            raise ValueError("k, patch, stride, window and unshuffle must be positive")
+
+    @property
+    def n3_out_channels(self) -> int:
+        return self.n3_channels * (self.k + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "N3NetConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown N3Net config keys: {sorted(unknown)}")
+        return cls(**d)

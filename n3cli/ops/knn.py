@@ -1,0 +1,41 @@
+"""Continuous k-nearest-neighbour selection (N3Net paper, Eqs. 8-10)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+_LOG_HALF = -math.log(2.0)
+# log(1 - 1.19e-7): the released weights were trained with W clamped to [eps, 1-eps];
+# clamping w there keeps log(1 - exp(w)) finite when one candidate takes all the weight
+# (e.g. a grid with a single candidate), where the exact value would be -inf and the
+# next round's softmax NaN. Below this bound the stable formula is exact.
+_W_MAX = math.log1p(-1.19e-7)
+
+
+def log1mexp(w: torch.Tensor) -> torch.Tensor:
+    """Stable ``log(1 - exp(w))`` for ``w <= 0`` (Maechler's two-branch formula)."""
+    w = w.clamp(max=_W_MAX)
+    small = w < _LOG_HALF
+    # Evaluate each branch only where it is stable; torch.where needs both finite.
+    a = torch.log1p(-torch.exp(torch.where(small, w, torch.full_like(w, -1.0))))
+    b = torch.log(-torch.expm1(torch.where(small, torch.full_like(w, -0.1), w)))
+    return torch.where(small, a, b)
+
+
+def continuous_knn(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Return the k relaxed neighbour-weight vectors for each row of ``logits``.
+
+    ``logits`` has candidates on the last dimension, ``-inf`` where a candidate is not
+    allowed. The result has shape ``(k, *logits.shape)``; each slice sums to 1 over the
+    candidates. Softmax and log1mexp run in float32 (or float64) whatever the input dtype.
+    """
+    if logits.dtype not in (torch.float32, torch.float64):
+        logits = logits.float()
+    out = []
+    for _ in range(k):
+        w = torch.log_softmax(logits, dim=-1)
+        out.append(torch.exp(w))
+        logits = logits + log1mexp(w)
+    return torch.stack(out, dim=0)
