@@ -1,0 +1,1 @@
+"""Command-line interface (Click + rich). One module per sub-command."""

@@ -1,0 +1,3 @@
+"""`n3 denoise` (being built)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""`n3 doctor` (being built)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""`n3 eval` (being built)."""
+
+COMMANDS: list = []

@@ -1,0 +1,72 @@
+"""The ``n3`` command: a thin Click layer over the library.
+
+Commands only parse options and report; all work lives in importable functions. Every
+:class:`n3cli.errors.N3Error` becomes one line on stderr and its exit code; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from n3cli import __version__
+from n3cli.errors import N3Error
+
+EPILOG = """\b
+Examples:
+  n3 denoise photo.png --sigma 25          Gaussian denoising (any size, CPU or GPU)
+  n3 denoise photos/ -o clean/ --recursive a whole folder, noise level estimated
+  n3 eval --dataset set12 --sigma 25       reproduce a cell of the paper's Table 3
+  n3 weights list                          models, installed or not
+  n3 weights fetch paper                   download the paper's released weights
+  n3 train --config configs/blind-gray.toml
+  n3 doctor                                what this machine offers n3
+"""
+
+
+class N3Group(click.Group):
+    """Turns project errors into one-line messages with the right exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except N3Error as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"n3: error: {err.one_line()}", err=True)
+            ctx.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("n3: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=N3Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="n3")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """n3: image restoration with Neural Nearest Neighbors Networks (N3Net)."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _register() -> None:
+    from n3cli.cli import denoise_cmd, doctor_cmd, eval_cmd, train_cmd, weights_cmd
+
+    for mod in (denoise_cmd, eval_cmd, weights_cmd, train_cmd, doctor_cmd):
+        for command in mod.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="n3")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

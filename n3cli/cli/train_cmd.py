@@ -1,0 +1,3 @@
+"""`n3 train` (being built)."""
+
+COMMANDS: list = []

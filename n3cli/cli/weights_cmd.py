@@ -1,0 +1,3 @@
+"""`n3 weights` (being built)."""
+
+COMMANDS: list = []

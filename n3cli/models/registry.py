@@ -1,0 +1,84 @@
+"""Registry of named architectures: the name is the contract (after timm).
+
+A name maps to an :class:`N3NetConfig` and a :class:`ModelDescriptor`. Where the weights
+come from (bundled file, download URL + sha256 + licence, user import) is data kept apart,
+in :mod:`n3cli.weights`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch.nn as nn
+
+from n3cli.models.config import N3NetConfig
+from n3cli.models.descriptor import ModelDescriptor
+from n3cli.models.n3net import N3Net
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture and contract of a named model."""
+
+    name: str
+    config: N3NetConfig
+    descriptor: ModelDescriptor
+    summary: str = ""
+
+    def build(self) -> nn.Module:
+        return N3Net(self.config)
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.build().parameters())
+
+
+def dependency_radius(cfg: N3NetConfig) -> int:
+    """How many input pixels away one output pixel can depend on (exact-tiling halo).
+
+    Each 3x3 conv adds 1. An N3 block reads its embedding/temperature CNNs (embed_depth)
+    over the query patch and over candidate patches up to ``window // 2`` patches away;
+    a shifted window near a tile edge can reach ``window - 1`` patches away, plus one
+    patch extent for the fold and one stride for the padding alignment.
+    """
+    s = cfg.unshuffle
+    n3 = (cfg.window - 1) * cfg.stride + 2 * cfg.patch + cfg.stride + cfg.embed_depth
+    r = (cfg.num_n3 + 1) * cfg.depth + cfg.num_n3 * n3
+    return r * s
+
+
+def descriptor_for(cfg: N3NetConfig, **kw) -> ModelDescriptor:
+    """A descriptor whose size fields are derived from the architecture."""
+    base = ModelDescriptor(image_channels=cfg.image_channels,
+                           noise_map=cfg.in_channels > cfg.image_channels,
+                           min_size=(cfg.window - 1) * cfg.stride + cfg.patch,
+                           size_multiple=cfg.unshuffle,
+                           halo=dependency_radius(cfg))
+    return replace(base, **kw)
+
+
+PAPER_GRAY = N3NetConfig()
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> ModelSpec | None:
+    return _REGISTRY.get(name)
+
+
+def list_specs() -> list[ModelSpec]:
+    return sorted(_REGISTRY.values(), key=lambda s: s.name)
+
+
+for _sigma in (25, 50, 70):
+    register(ModelSpec(
+        name=f"n3net-paper-s{_sigma}",
+        config=PAPER_GRAY,
+        descriptor=descriptor_for(PAPER_GRAY, sigma=float(_sigma)),
+        summary=f"paper's gray Gaussian denoiser, sigma {_sigma} (research-only weights)",
+    ))
