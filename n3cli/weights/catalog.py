@@ -1,0 +1,80 @@
+"""What models exist, which are installed, and which one ``--model auto`` picks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from n3cli.errors import ModelNotFoundError
+from n3cli.models import ModelSpec, list_specs
+from n3cli.weights.sources import source_for
+from n3cli.weights.store import installed
+
+#: Bundled blind models ``--model auto`` falls back to, by image kind.
+BLIND_COLOR, BLIND_GRAY = "n3net-blind-color", "n3net-blind"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One row of ``n3 weights list``."""
+
+    name: str
+    task: str
+    color: bool
+    noise_map: bool
+    sigma: float | None
+    sigma_range: tuple[float, float] | None
+    params: int
+    installed: bool
+    where: str  # "bundled", "store" or "not installed"
+    licence: str
+    summary: str
+
+
+def _params(spec: ModelSpec) -> int:
+    return spec.num_params
+
+
+def available_models() -> list[ModelInfo]:
+    """The union of the code registry, bundled JSONs and store JSONs, sorted by name."""
+    entries = installed()  # registers specs found only on disk
+    specs = {s.name: s for s in list_specs()}
+    specs.update({n: e.spec for n, e in entries.items()})
+    rows = []
+    for name in sorted(specs):
+        spec, entry = specs[name], entries.get(name)
+        d = spec.descriptor
+        src = source_for(name)
+        licence = entry.licence if entry else (src.licence if src else "")
+        rows.append(ModelInfo(name=name, task=d.task, color=d.color, noise_map=d.noise_map,
+                              sigma=d.sigma, sigma_range=d.sigma_range, params=_params(spec),
+                              installed=entry is not None,
+                              where=entry.where if entry else "not installed",
+                              licence=licence, summary=spec.summary))
+    return rows
+
+
+def choose_model(sigma: float | None, color: bool) -> str:
+    """The ``--model auto`` rule.
+
+    1. A colour image and the bundled colour model installed: that model.
+    2. The paper model trained for exactly this sigma, if installed (gray; on colour
+       images it runs through the engine's gray-on-colour path).
+    3. The best installed blind model: colour for colour images, gray for gray,
+       falling back to the other one.
+    4. Otherwise ``ModelNotFoundError`` saying how to get one.
+    """
+    have = installed()
+    if color and BLIND_COLOR in have:
+        return BLIND_COLOR
+    if sigma is not None and float(sigma).is_integer():
+        paper = f"n3net-paper-s{int(sigma)}"
+        if paper in have:
+            return paper
+    order = (BLIND_COLOR, BLIND_GRAY) if color else (BLIND_GRAY, BLIND_COLOR)
+    for name in order:
+        if name in have:
+            return name
+    where = f"for sigma {sigma:g}" if sigma is not None else "for an unknown noise level"
+    raise ModelNotFoundError(
+        f"no installed model {where}",
+        "run `n3 weights fetch paper` (sigma 25/50/70) or pick one with --model (see `n3 weights list`)")
