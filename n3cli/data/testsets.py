@@ -1,0 +1,107 @@
+"""The standard denoising test sets, read from a folder laid out like ``shared/datasets``.
+
+Layout: ``Set12/*.png`` (gray), ``CBSD68/*.png`` (colour, named by BSDS id),
+``BSD68/*.png`` (DnCNN's MATLAB-gray PNGs, "kair" protocol only),
+``Urban100/image_SRF_4/*_HR.png`` (colour).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from n3cli.errors import ImageReadError, UsageError
+
+#: The paper's gray conversion (spec section 3): PIL ``convert('L', matrix)``.
+PAPER_GRAY_MATRIX = (0.2989, 0.5870, 0.1140, 0)
+
+DATASETS = ("set12", "bsd68", "urban100", "cbsd68")
+#: ``--dataset all``: the paper's order, one noise stream through all three.
+PAPER_ORDER = ("set12", "bsd68", "urban100")
+PROTOCOLS = ("paper", "kair")
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """Where a test set's files are and how they become test images."""
+
+    name: str
+    folder: str  # relative to the data root
+    pattern: str
+    color: bool  # images are evaluated in RGB
+    gray: str = "none"  # "paper": PIL matrix conversion; "cv2": OpenCV's (kair); "none"
+
+
+def testset(name: str, protocol: str = "paper") -> TestSet:
+    """The :class:`TestSet` of ``name`` under ``protocol`` ("paper" or "kair")."""
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"unknown protocol '{protocol}'", f"use one of {', '.join(PROTOCOLS)}")
+    kair = protocol == "kair"
+    table = {
+        "set12": TestSet("set12", "Set12", "*.png", False),
+        # Paper: CBSD68 converted on the fly; kair: DnCNN's MATLAB rgb2gray PNGs.
+        "bsd68": TestSet("bsd68", "BSD68", "*.png", False) if kair
+        else TestSet("bsd68", "CBSD68", "*.png", False, "paper"),
+        "urban100": TestSet("urban100", "Urban100/image_SRF_4", "*_HR.png", False,
+                            "cv2" if kair else "paper"),
+        "cbsd68": TestSet("cbsd68", "CBSD68", "*.png", True),
+    }
+    if name not in table:
+        raise UsageError(f"unknown dataset '{name}'", f"use one of {', '.join(DATASETS)}")
+    return table[name]
+
+
+def default_data_dir() -> Path:
+    """``$N3_DATA``, else ``../shared/datasets`` next to the repository, else a usage error."""
+    env = os.environ.get("N3_DATA")
+    if env:
+        return Path(env).expanduser()
+    import n3cli
+
+    guess = Path(n3cli.__file__).resolve().parent.parent.parent / "shared" / "datasets"
+    if guess.is_dir():
+        return guess
+    raise UsageError("no test data folder found",
+                     "pass --data-dir DIR or set N3_DATA (a folder with Set12/, CBSD68/, Urban100/)")
+
+
+def list_images(ts: TestSet, data_dir: Path | None = None) -> list[Path]:
+    """The set's files in sorted file-name order (the order the noise stream follows)."""
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    folder = root / ts.folder
+    files = sorted(folder.glob(ts.pattern), key=lambda p: p.name)
+    if not files:
+        raise UsageError(f"no {ts.name} images in {folder}",
+                         "check --data-dir (expects Set12/, CBSD68/, BSD68/, Urban100/image_SRF_4/)")
+    return files
+
+
+def to_gray_paper(img: Image.Image) -> Image.Image:
+    """The paper's gray conversion; gray images pass unchanged."""
+    if img.mode in ("L", "I;16", "I", "F"):
+        return img
+    return img.convert("RGB").convert("L", PAPER_GRAY_MATRIX)
+
+
+def load_test_image(path: Path, ts: TestSet) -> np.ndarray:
+    """A test image as uint8 H x W x C (C = 3 for colour sets, else 1)."""
+    try:
+        if ts.gray == "cv2":
+            import cv2
+
+            arr = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            if arr is None:
+                raise OSError("OpenCV cannot decode it")
+            return arr[..., None]
+        with Image.open(path) as img:
+            img.load()
+            if ts.color:
+                return np.asarray(img.convert("RGB"), dtype=np.uint8)
+            gray = to_gray_paper(img) if ts.gray == "paper" else img.convert("L")
+            return np.asarray(gray, dtype=np.uint8)[..., None]
+    except (OSError, ValueError) as err:
+        raise ImageReadError(f"cannot read test image {path}: {err}") from None

@@ -1,0 +1,133 @@
+"""The evaluation protocols: the paper's (spec section 3) and KAIR/DnCNN's.
+
+paper: ``torch.manual_seed(1234)`` once, one noise stream through the sets in order,
+unclipped float noise and output, PSNR ``10 log10(1/(MSE+1e-10))``, zero-padded SSIM.
+kair: DnCNN's gray BSD68 PNGs, ``np.random.seed(0)`` before each image, output clipped
+and rounded to 8 bits, PSNR/SSIM on the 0..255 scale (SSIM over the valid region).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from n3cli.data.testsets import PROTOCOLS, list_images, load_test_image, testset
+from n3cli.engine import denoise_array, resolve_device
+from n3cli.errors import UsageError
+from n3cli.eval.metrics import psnr, ssim
+from n3cli.models import ModelSpec
+
+PAPER_SEED = 1234
+KAIR_SEED = 0
+
+#: ``progress(done, total, image_name)`` after each image.
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class ImageScore:
+    name: str
+    psnr: float
+    ssim: float
+    seconds: float
+
+
+@dataclass
+class EvalResult:
+    """Scores of one model on one test set at one noise level."""
+
+    dataset: str
+    sigma: float
+    model: str
+    protocol: str
+    mean_psnr: float
+    mean_ssim: float
+    seconds: float
+    images: list[ImageScore] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _score_paper(model: nn.Module, spec: ModelSpec, clean_u8: np.ndarray, sigma: float,
+                 gen: torch.Generator, device: torch.device, gray_on_color: str) -> tuple[float, float]:
+    # Noise is drawn in the tensor layout (1, C, H, W), as upstream drew it.
+    clean = torch.from_numpy(clean_u8.transpose(2, 0, 1).copy())[None].float() / 255.0
+    noisy = clean + torch.randn(clean.shape, generator=gen) * (sigma / 255.0)
+    noisy_hwc = noisy[0].numpy().transpose(1, 2, 0)
+    out = denoise_array(model, spec.descriptor, noisy_hwc, sigma, device, gray_on_color)
+    ref = clean[0].numpy().transpose(1, 2, 0)
+    return psnr(ref, out), ssim(ref, out, data_range=1.0, padding="zero")
+
+
+def _score_kair(model: nn.Module, spec: ModelSpec, clean_u8: np.ndarray, sigma: float,
+                device: torch.device, gray_on_color: str) -> tuple[float, float]:
+    np.random.seed(KAIR_SEED)
+    noisy = clean_u8.astype(np.float32) / 255.0
+    noisy += np.random.normal(0, sigma / 255.0, noisy.shape)
+    out = denoise_array(model, spec.descriptor, noisy, sigma, device, gray_on_color)
+    out_u8 = np.round(np.clip(out, 0.0, 1.0) * 255.0)
+    ref = clean_u8.astype(np.float64)
+    return psnr(ref, out_u8, peak=255.0), ssim(ref, out_u8, data_range=255.0, padding="valid")
+
+
+def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], sigma: float,
+                  protocol: str = "paper", data_dir: Path | None = None, limit: int | None = None,
+                  device: str | torch.device = "cpu", gray_on_color: str = "opponent",
+                  progress: Callable[[str, int, int, str], None] | None = None) -> list[EvalResult]:
+    """Evaluate on several sets; under the paper protocol one noise stream runs through all.
+
+    ``limit`` keeps the first N images of each set. ``progress(dataset, done, total, name)``
+    is called after each image.
+    """
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"unknown protocol '{protocol}'", f"use one of {', '.join(PROTOCOLS)}")
+    if sigma is None or sigma < 0:
+        raise UsageError("a noise level is needed", "pass --sigma S (8-bit units, e.g. 25)")
+    if limit is not None and limit < 1:
+        raise UsageError("--limit must be at least 1")
+    dev = resolve_device(device) if isinstance(device, str) else device
+    model = model.to(dev).eval()
+    gen = torch.Generator().manual_seed(PAPER_SEED)  # same stream as torch.manual_seed on CPU
+    # Resolve every set first so that a missing folder fails before hours of work.
+    plans = []
+    for name in datasets:
+        ts = testset(name, protocol)
+        files = list_images(ts, data_dir)
+        plans.append((ts, files[:limit] if limit else files))
+    results = []
+    for ts, files in plans:
+        scores = []
+        t0 = time.perf_counter()
+        for i, path in enumerate(files):
+            clean = load_test_image(path, ts)
+            t1 = time.perf_counter()
+            if protocol == "paper":
+                p, s = _score_paper(model, spec, clean, float(sigma), gen, dev, gray_on_color)
+            else:
+                p, s = _score_kair(model, spec, clean, float(sigma), dev, gray_on_color)
+            scores.append(ImageScore(path.stem, p, s, time.perf_counter() - t1))
+            if progress is not None:
+                progress(ts.name, i + 1, len(files), path.stem)
+        results.append(EvalResult(
+            dataset=ts.name, sigma=float(sigma), model=spec.name, protocol=protocol,
+            mean_psnr=float(np.mean([s.psnr for s in scores])),
+            mean_ssim=float(np.mean([s.ssim for s in scores])),
+            seconds=time.perf_counter() - t0, images=scores))
+    return results
+
+
+def evaluate(model: nn.Module, spec: ModelSpec, dataset: str, sigma: float, protocol: str = "paper",
+             data_dir: Path | None = None, limit: int | None = None,
+             device: str | torch.device = "cpu", gray_on_color: str = "opponent",
+             progress: Progress | None = None) -> EvalResult:
+    """Evaluate ``model`` on one test set; the paper's seed starts this set's noise stream."""
+    cb = None if progress is None else (lambda _ds, done, total, name: progress(done, total, name))
+    return evaluate_many(model, spec, [dataset], sigma, protocol, data_dir, limit, device,
+                         gray_on_color, cb)[0]
