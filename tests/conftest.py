@@ -1,0 +1,54 @@
+"""Shared fixtures.
+
+``shared_dir``: the read-only reference folder ``../shared`` (skips when absent).
+``paper_store``: a session-wide store with the paper's three models imported from
+``../shared``; while it is active ``N3_HOME`` points at it, so ``load_model`` finds them.
+Every test session also gets its own empty ``N3_HOME`` first, so that no test ever reads
+or writes the user's real store.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+PAPER_OFFICIAL = SHARED / "weights" / "official"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_n3_home(tmp_path_factory):
+    """Point ``N3_HOME`` at an empty temporary store for the whole session."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("N3_HOME", str(tmp_path_factory.mktemp("n3_home")))
+        yield
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` relative to the repository, or skip."""
+    if not SHARED.is_dir():
+        pytest.skip(f"reference data not found at {SHARED}")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def paper_store(tmp_path_factory, _isolated_n3_home) -> Path:
+    """A store holding ``n3net-paper-s{25,50,70}`` (imported from ../shared); sets ``N3_HOME``.
+
+    ``N3_HOME`` keeps pointing here for the rest of the session; tests that need an empty
+    store set their own with ``monkeypatch.setenv("N3_HOME", ...)``.
+    """
+    from n3cli.weights import PAPER_SOURCES, import_checkpoint
+
+    files = {name: PAPER_OFFICIAL / src.relpath for name, src in PAPER_SOURCES.items()}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        pytest.skip(f"paper weights not found: {missing[0]}")
+    store = tmp_path_factory.mktemp("paper_store")
+    for name, path in files.items():
+        import_checkpoint(path, name, store)
+    os.environ["N3_HOME"] = str(store)  # undone by _isolated_n3_home's context at session end
+    return store

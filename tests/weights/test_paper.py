@@ -1,0 +1,155 @@
+"""Importing and fetching the paper's released checkpoints (read in place from ../shared)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from n3cli.cli.main import cli
+from n3cli.errors import UsageError, WeightsError
+from n3cli.models import ModelSpec, N3NetConfig, descriptor_for, get_spec, register, registry
+from n3cli.weights import PAPER_SOURCES, fetch_paper, import_checkpoint, load_model
+from n3cli.weights import store as store_mod
+
+NAMES = sorted(PAPER_SOURCES)
+
+
+@pytest.fixture
+def official(shared_dir):
+    root = shared_dir / "weights" / "official"
+    for src in PAPER_SOURCES.values():
+        if not (root / src.relpath).is_file():
+            pytest.skip(f"paper weights not found: {root / src.relpath}")
+    return root
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("N3_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    return tmp_path / "home"
+
+
+def _store_files(home):
+    return sorted(p.name for p in home.iterdir()) if home.exists() else []
+
+
+def _assert_paper_installed(home):
+    assert _store_files(home) == sorted(f"{n}.{ext}" for n in NAMES for ext in ("json", "safetensors"))
+    assert not list(home.glob("*.t7"))  # the pickles are never kept
+
+
+def test_fetch_from_file_mirror(official, home):
+    fetch_paper(official.as_uri())
+    _assert_paper_installed(home)
+    model, spec = load_model("n3net-paper-s50")
+    assert spec.descriptor.sigma == 50.0 and not model.training
+    sd = torch.load(official / PAPER_SOURCES["n3net-paper-s50"].relpath, map_location="cpu",
+                    weights_only=True)["net"]
+    got = model.state_dict()
+    assert torch.equal(got["nls.1.dist_bn.running_var"],
+                       sd["nls.1.n3aggregation.aggregation.nnn.bn.running_var"])
+    assert torch.equal(got["blocks.2.conv2.weight"], sd["blocks.2.conv2.weight"])
+
+
+def test_fetch_over_http(official, home):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(official))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        fetch_paper(f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    _assert_paper_installed(home)
+
+
+def test_tampered_download_installs_nothing(official, home, tmp_path):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(official, mirror)
+    bad = mirror / PAPER_SOURCES["n3net-paper-s70"].relpath
+    bad.chmod(0o644)
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    bad.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        fetch_paper(str(mirror))
+    assert _store_files(home) == []
+
+
+def test_wrong_file_for_paper_name_is_refused(official, home):
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        import_checkpoint(official / PAPER_SOURCES["n3net-paper-s50"].relpath, "n3net-paper-s25")
+    assert _store_files(home) == []
+
+
+def test_import_under_new_name_infers_architecture(official, home):
+    path = official / PAPER_SOURCES["n3net-paper-s25"].relpath
+    import_checkpoint(path, "my-gray-s25", sigma=25)
+    import_checkpoint(path, "n3net-paper-s25")
+    mine, spec = load_model("my-gray-s25")
+    assert spec.config == N3NetConfig() and spec.descriptor.sigma == 25.0
+    paper, _ = load_model("n3net-paper-s25")
+    for k, v in paper.state_dict().items():
+        assert torch.equal(v, mine.state_dict()[k]), k
+
+
+def test_shape_mismatch_on_import(home, tmp_path):
+    register(ModelSpec("test-gray", N3NetConfig(), descriptor_for(N3NetConfig(), sigma=25.0)))
+    sd = get_spec("test-gray").build().state_dict()
+    sd["blocks.0.conv1.weight"] = torch.zeros(64, 2, 3, 3)
+    path = tmp_path / "ckpt.pt"
+    torch.save({"net": sd}, path)
+    with pytest.raises(WeightsError, match="shape mismatch"):
+        import_checkpoint(path, "test-gray")
+    assert _store_files(home) == []
+
+
+class _NotATensor:
+    pass
+
+
+def test_pickle_with_objects_is_refused(home, tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"net": {"x": _NotATensor()}}, path)
+    with pytest.raises(WeightsError, match="not a loadable PyTorch checkpoint"):
+        import_checkpoint(path, "evil")
+
+
+def test_bundled_name_cannot_be_shadowed(home, tmp_path, monkeypatch):
+    bundled = tmp_path / "bundled"
+    bundled.mkdir()
+    net = get_spec("n3net-paper-s25")
+    store_mod.save_model(bundled, "shipped", net.build(), net.config, net.descriptor)
+    monkeypatch.setattr(store_mod, "bundled_dir", lambda: bundled)
+    import n3cli.weights.paper as paper_mod
+
+    monkeypatch.setattr(paper_mod, "bundled_dir", lambda: bundled)
+    with pytest.raises(UsageError, match="bundled"):
+        import_checkpoint(tmp_path / "whatever.pt", "shipped")
+
+
+def test_cli_fetch_list_and_errors(official, home, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["weights", "list"])
+    assert res.exit_code == 0 and "n3net-paper-s25" in res.output and "not installed" in res.output
+    res = runner.invoke(cli, ["weights", "fetch", "paper", "--mirror", official.as_uri()])
+    assert res.exit_code == 0, res.output
+    assert "research and education only" in " ".join(res.output.split())  # rich wraps lines
+    res = runner.invoke(cli, ["weights", "list"])
+    assert res.exit_code == 0 and "not installed" not in res.output and "store" in res.output
+    res = runner.invoke(cli, ["weights", "fetch", "paper", "--mirror", str(tmp_path / "none")])
+    assert res.exit_code == 1 and res.output.strip().splitlines()[-1].startswith("n3: error: cannot download")
+    junk = tmp_path / "junk.t7"
+    junk.write_bytes(b"not a checkpoint")
+    res = runner.invoke(cli, ["weights", "import", str(junk), "--name", "junk"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.output.strip().startswith("n3: error:")
