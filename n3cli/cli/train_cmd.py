@@ -1,3 +1,103 @@
-"""`n3 train` (being built)."""
+"""`n3 train`: train an N3Net from a TOML config (parse and report only).
 
-COMMANDS: list = []
+Also runnable without the rest of the CLI, for bare GPU machines:
+``python -m n3cli.cli.train_cmd --config configs/blind-gray.toml``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from n3cli.errors import N3Error
+
+
+@click.command("train")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Training config (TOML), e.g. configs/blind-gray.toml.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run folder for checkpoint, metrics and exported model [runs/<name>].")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--max-minutes", type=click.FloatRange(min=0), default=None,
+              help="Stop after this much wall time (still checkpoints and exports).")
+@click.option("--max-steps", type=click.IntRange(min=0), default=None,
+              help="Stop once this many steps are done in total (the schedule is unchanged).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a config value (TOML syntax), e.g. --set schedule.steps=5000.")
+@click.option("--data", "data_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Training image folder(s), replacing data.train.")
+@click.option("--val", "val_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Validation (monitoring) image folder, replacing validation.folder.")
+@click.option("--export-to", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write the trained model into this folder (e.g. weights/).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes: float | None,
+                  max_steps: int | None, device: str, overrides: tuple[str, ...],
+                  data_dirs: tuple[Path, ...], val_dir: Path | None, export_to: Path | None,
+                  quiet: bool) -> None:
+    """Train an N3Net denoiser from a TOML config (resumable, torchrun-aware).
+
+    \b
+    Examples:
+      n3 train --config configs/paper-gauss-s25.toml
+      n3 train --config configs/blind-gray.toml --set schedule.steps=20000 --max-minutes 30
+      n3 train --config configs/blind-gray.toml --out runs/blind --resume
+      torchrun --nproc_per_node 2 -m n3cli.cli.train_cmd --config configs/blind-gray.toml
+    """
+    from n3cli.train import TrainOptions, load_config, train
+
+    sets = list(overrides)
+    if data_dirs:
+        sets.append("data.train=[" + ", ".join(_toml_str(str(d)) for d in data_dirs) + "]")
+    if val_dir is not None:
+        sets.append(f"validation.folder={_toml_str(str(val_dir))}")
+    cfg = load_config(config_path, sets)
+    opts = TrainOptions(out=out or Path("runs") / cfg.name, resume=resume, device=device,
+                        max_minutes=max_minutes, max_steps=max_steps, export_to=export_to,
+                        command="n3 train " + shlex.join(sys.argv[1:] if sys.argv[1:2] != ["train"]
+                                                         else sys.argv[2:]),
+                        progress=not quiet)
+    r = train(cfg, opts)
+    if r.exported:
+        how = {"": "finished", "max-steps": "stopped at --max-steps",
+               "max-minutes": "stopped at --max-minutes"}[r.stopped]
+        rate = f", {r.samples_per_s:.1f} samples/s" if r.samples_per_s else ""
+        loss = f", loss {r.final_loss:.4f}" if r.final_loss is not None else ""
+        val = f", validation PSNR {r.val['mean']:.2f} dB" if "mean" in r.val else ""
+        click.echo(f"{cfg.name}: {how} at step {r.steps_done}/{r.total_steps}{loss}{val}{rate}; "
+                   f"{r.wall_s / 60:.1f} min", err=True)
+        for p in r.exported:
+            click.echo(str(p))
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+COMMANDS = [train_command]
+
+
+def main() -> None:
+    """Stand-alone entry point with the CLI's error convention (one line, exit code)."""
+    try:
+        train_command.main(prog_name="n3 train", standalone_mode=False)
+    except N3Error as err:
+        click.echo(f"n3: error: {err.one_line()}", err=True)
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        click.echo("n3: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        click.echo("n3: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,286 @@
+"""Training configuration: one TOML file describes a whole run.
+
+Sections: top-level ``name``/``summary``/``licence``/``seed``; ``[model]`` (any
+:class:`N3NetConfig` field); ``[task]``; ``[data]``; ``[validation]``; ``[optim]``;
+``[schedule]``; ``[checkpoint]``; ``[runtime]``. Relative paths in a file are resolved
+against the file's folder; values given with ``--set section.key=value`` (TOML syntax)
+override the file, and their paths are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from n3cli.errors import UsageError
+from n3cli.models.config import N3NetConfig
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    kind: str = "gauss"  # gauss | blind-gauss
+    sigma: float = 25.0  # gauss: the fixed noise level (8-bit units)
+    sigma_range: tuple[float, float] = (0.0, 75.0)  # blind-gauss: U(low, high) per sample
+    focus_range: tuple[float, float] | None = None  # blind-gauss: oversampled sub-range
+    focus_prob: float = 0.0  # probability of drawing from focus_range
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train: tuple[str, ...] = ()
+    color: str = "gray"  # gray (paper formula) | rgb
+    crop: int = 80
+    augment: str = "vflip"  # none | vflip | dihedral
+    sweeps: int = 128  # passes over the image list per epoch (paper: 128)
+    limit: int = 0  # > 0: use only the first N images (smoke tests)
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    folder: str = ""  # monitoring only (Set12 is a test set: never used for selection)
+    images: int = 4
+    crop: int = 0  # centre crop (0 = whole image)
+    sigmas: tuple[float, ...] = (25.0,)
+    every_steps: int = 0  # 0 = only at the end
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    batch_size: int = 32  # global batch (split over torchrun processes)
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 1e-4  # on all parameters except biases
+    loss_scale: float = 0.125  # loss = scale * sum of squared errors per sample, batch mean
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    kind: str = "epoch-exp"  # epoch-exp (paper) | exp (per step, sized by `steps`)
+    epochs: int = 51  # epoch-exp: epochs with gradient steps
+    decades: float = 3.0  # epoch-exp: lr falls 10^decades over `decay_epochs`
+    decay_epochs: int = 50
+    steps: int = 0  # exp: gradient steps
+    lr_end: float = 1e-6  # exp: lr at the last gradient step
+    bn_epochs: int = 0  # epoch-exp: final epochs at lr 0 (only BN running stats move)
+    bn_steps: int = 0  # exp: final steps at lr 0
+    # Reset the BatchNorm running statistics when the lr-0 phase starts and average them
+    # exactly over it (momentum None): a short phase then gives statistics that fit the
+    # final weights, where the paper's momentum 0.001 needs thousands of steps.
+    bn_reset: bool = False
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every_steps: int = 0
+    every_minutes: float = 10.0
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    amp: str = "none"  # none | bf16 (CUDA only; N3 aggregation stays fp32)
+    channels_last: bool = False
+    log_every: int = 50  # steps between loss readbacks (each one is a host-device sync)
+    deterministic: bool = False
+    compile: bool = False  # torch.compile the model (CUDA)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str
+    model: N3NetConfig
+    task: TaskConfig = TaskConfig()
+    data: DataConfig = DataConfig()
+    validation: ValidationConfig = ValidationConfig()
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    summary: str = ""
+    licence: str = ""
+    seed: int = 0
+    source: str = ""  # the config file it came from (for the model card)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+    # -- derived sizes --------------------------------------------------------------
+    @property
+    def steps_per_epoch(self) -> int:
+        """Paper epochs: ``sweeps`` passes over the images, one crop each, per batch."""
+        return max(1, (self.num_images * self.data.sweeps) // self.optim.batch_size)
+
+    num_images: int = 0  # filled in once the data is loaded (0 before)
+
+    @property
+    def grad_steps(self) -> int:
+        s = self.schedule
+        if s.kind == "exp":
+            return s.steps
+        return s.epochs * self.steps_per_epoch
+
+    @property
+    def bn_steps(self) -> int:
+        s = self.schedule
+        return s.bn_steps if s.kind == "exp" else s.bn_epochs * self.steps_per_epoch
+
+    @property
+    def total_steps(self) -> int:
+        return self.grad_steps + self.bn_steps
+
+
+_SECTIONS = {"task": TaskConfig, "data": DataConfig, "validation": ValidationConfig,
+             "optim": OptimConfig, "schedule": ScheduleConfig, "checkpoint": CheckpointConfig,
+             "runtime": RuntimeConfig}
+_TOP = {"name", "summary", "licence", "seed"}
+_PATH_KEYS = {("data", "train"), ("validation", "folder")}
+
+
+def _coerce(cls: type, section: str, values: dict[str, Any]):
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise UsageError(f"unknown key(s) in [{section}]: {', '.join(sorted(unknown))}",
+                         f"known: {', '.join(sorted(known))}")
+    out = {}
+    for k, v in values.items():
+        out[k] = tuple(v) if isinstance(v, list) else v
+    try:
+        return cls(**out)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"bad [{section}] settings: {err}") from None
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    for section, key in _PATH_KEYS:
+        sec = raw.get(section, {})
+        if key not in sec:
+            continue
+        v = sec[key]
+        fix = lambda p: str(p if not p or Path(p).is_absolute() else (base / p))  # noqa: E731
+        sec[key] = [fix(p) for p in v] if isinstance(v, list) else fix(v)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``section.key=value`` (value in TOML syntax; bare words are strings)."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise UsageError(f"bad --set '{text}'", "use section.key=value, e.g. schedule.steps=5000")
+    lhs, rhs = text.split("=", 1)
+    section, key = lhs.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {rhs.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = rhs.strip()
+    return section, key, value
+
+
+def load_config(path: Path, overrides: list[str] = ()) -> TrainConfig:
+    """Read and validate a training config; apply ``--set`` overrides."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise UsageError(f"cannot read config {path}: {err}") from None
+    _resolve_paths(raw, path.resolve().parent)
+    for text in overrides:
+        section, key, value = parse_override(text)
+        raw.setdefault(section, {})
+        if not isinstance(raw[section], dict):
+            raise UsageError(f"bad --set '{text}': '{section}' is not a section")
+        raw[section][key] = value
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "") -> TrainConfig:
+    raw = dict(raw)
+    unknown = set(raw) - _TOP - set(_SECTIONS) - {"model"}
+    if unknown:
+        raise UsageError(f"unknown config section(s)/key(s): {', '.join(sorted(unknown))}")
+    if "name" not in raw:
+        raise UsageError("the config needs a top-level name = \"...\"")
+    try:
+        model = N3NetConfig.from_dict(dict(raw.get("model", {})))
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"bad [model] settings: {err}") from None
+    parts = {s: _coerce(cls, s, dict(raw.get(s, {}))) for s, cls in _SECTIONS.items()}
+    cfg = TrainConfig(name=str(raw["name"]), model=model, summary=str(raw.get("summary", "")),
+                      licence=str(raw.get("licence", "")), seed=int(raw.get("seed", 0)),
+                      source=source, **parts)
+    validate(cfg)
+    return cfg
+
+
+def with_num_images(cfg: TrainConfig, n: int) -> TrainConfig:
+    return replace(cfg, num_images=n)
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Reject inconsistent settings with a one-line reason."""
+    m, t, d, s = cfg.model, cfg.task, cfg.data, cfg.schedule
+    if t.kind not in ("gauss", "blind-gauss"):
+        raise UsageError(f"unknown task '{t.kind}'", "use gauss or blind-gauss")
+    want_in = m.image_channels + (1 if t.kind == "blind-gauss" else 0)
+    if m.in_channels != want_in:
+        raise UsageError(f"task {t.kind} with {m.image_channels} image channel(s) needs "
+                         f"model.in_channels = {want_in}, not {m.in_channels}")
+    if m.out_channels != m.image_channels:
+        raise UsageError("denoising needs model.out_channels = model.image_channels")
+    if d.color not in ("gray", "rgb") or (d.color == "gray") != (m.image_channels == 1):
+        raise UsageError(f"data.color '{d.color}' does not fit {m.image_channels} image channel(s)",
+                         "gray for 1, rgb for 3")
+    if d.augment not in ("none", "vflip", "dihedral"):
+        raise UsageError(f"unknown augmentation '{d.augment}'", "use none, vflip or dihedral")
+    if not d.train:
+        raise UsageError("no training data: set data.train = [\"folder\", ...]")
+    if d.crop < 1 or cfg.optim.batch_size < 1 or d.sweeps < 1:
+        raise UsageError("data.crop, data.sweeps and optim.batch_size must be positive")
+    if s.kind not in ("epoch-exp", "exp"):
+        raise UsageError(f"unknown schedule '{s.kind}'", "use epoch-exp or exp")
+    if s.kind == "exp" and s.steps < 1:
+        raise UsageError("schedule kind exp needs schedule.steps >= 1")
+    if s.kind == "epoch-exp" and s.epochs < 1:
+        raise UsageError("schedule kind epoch-exp needs schedule.epochs >= 1")
+    if not (math.isfinite(cfg.optim.lr) and cfg.optim.lr > 0 and s.lr_end > 0):
+        raise UsageError("optim.lr and schedule.lr_end must be positive")
+    lo, hi = t.sigma_range
+    if not 0 <= lo <= hi:
+        raise UsageError(f"bad task.sigma_range {t.sigma_range}")
+    if cfg.runtime.amp not in ("none", "bf16"):
+        raise UsageError(f"unknown runtime.amp '{cfg.runtime.amp}'", "use none or bf16")
+
+
+def identity(cfg: TrainConfig) -> dict[str, Any]:
+    """What a checkpoint must agree with to be resumed: everything that shapes the weights.
+
+    Validation, checkpoint cadence and runtime switches may change between runs.
+    """
+    d = cfg.to_dict()
+    for k in ("validation", "checkpoint", "runtime", "source", "summary", "licence"):
+        d.pop(k, None)
+    return d
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_toml(cfg: TrainConfig) -> str:
+    """The resolved configuration as TOML (None values are left out: they are defaults)."""
+    d = cfg.to_dict()
+    lines = [f"{k} = {_toml_value(d[k])}" for k in ("name", "summary", "licence", "seed")]
+    for section in ["model", *_SECTIONS]:
+        lines += ["", f"[{section}]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in d[section].items() if v is not None]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,119 @@
+"""Export a trained model: ``<name>.safetensors`` + ``<name>.json`` + model card ``<name>.md``.
+
+Uses :func:`n3cli.weights.store.save_model` (the store's own format) when it can be
+imported; on a bare GPU machine without the store's optional dependencies (platformdirs)
+an identical local writer is used, so a run never fails at its last step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch.nn as nn
+from safetensors.torch import save_file
+
+from n3cli.models.config import N3NetConfig
+from n3cli.models.descriptor import ModelDescriptor
+
+FORMAT_VERSION = 1
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _save_model_local(directory: Path, name: str, model: nn.Module, config: N3NetConfig,
+                      descriptor: ModelDescriptor, summary: str, licence: str,
+                      extra: dict[str, Any] | None) -> Path:
+    """Same files as the store's ``save_model`` (weights first, JSON last)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    st, js = directory / f"{name}.safetensors", directory / f"{name}.json"
+    _atomic_write(st, lambda tmp: save_file(tensors, tmp, metadata={"name": name, "format": str(FORMAT_VERSION)}))
+    entry: dict[str, Any] = {
+        "name": name, "summary": summary, "licence": licence, "config": config.to_dict(),
+        "descriptor": descriptor.to_dict(), "sha256": _sha256(st), "format": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if extra:
+        entry.update({k: v for k, v in extra.items() if k not in entry})
+    _atomic_write(js, lambda tmp: Path(tmp).write_text(json.dumps(entry, indent=2) + "\n"))
+    return js
+
+
+def save_model(directory: Path, name: str, model: nn.Module, config: N3NetConfig,
+               descriptor: ModelDescriptor, summary: str = "", licence: str = "",
+               extra: dict[str, Any] | None = None) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        from n3cli.weights.store import save_model as store_save
+    except ImportError:  # e.g. platformdirs missing on a bare GPU machine
+        return _save_model_local(directory, name, model, config, descriptor, summary, licence, extra)
+    return store_save(directory, name, model, config, descriptor, summary, licence, extra)
+
+
+def write_card(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
+def curve_summary(losses: list[tuple[int, float]], points: int = 8) -> list[tuple[int, float]]:
+    """A few (step, loss) points spread over the run (the logged ones nearest each fraction)."""
+    if not losses:
+        return []
+    idx = sorted({round(i * (len(losses) - 1) / max(points - 1, 1)) for i in range(points)})
+    return [losses[i] for i in idx]
+
+
+def model_card(*, name: str, summary: str, licence: str, config_text: str, command: str,
+               data: str, steps_done: int, total_steps: int, wall_s: float, machine: str,
+               samples_per_s: float | None, final_loss: float | None, val: dict[str, float],
+               val_folder: str, curve: list[tuple[int, float]], val_curve: list[tuple[int, float]],
+               stopped_early: str = "") -> str:
+    """Markdown model card: what the model is, how it was trained, what it measured."""
+    lines = [f"# {name}", "", summary or "(no summary)", "",
+             "## Training", "",
+             f"- Data: {data}",
+             f"- Steps: {steps_done} of {total_steps}" + (f" (stopped early: {stopped_early})" if stopped_early else ""),
+             f"- Wall time: {wall_s / 60:.1f} min on {machine}",
+             f"- Throughput: {samples_per_s:.1f} samples/s" if samples_per_s else "- Throughput: n/a",
+             f"- Final training loss (0.125 x SSE per sample): {final_loss:.4f}" if final_loss is not None
+             else "- Final training loss: n/a",
+             f"- Command: `{command}`", ""]
+    lines += ["## Validation (monitoring only)", "",
+              f"PSNR (dB, unclipped float output) on {val_folder or 'no validation set'}. "
+              "These are test images: they were only watched during training, never used to "
+              "select a model or stop early.", ""]
+    if val:
+        lines += [f"- {k}: {v:.2f} dB" for k, v in val.items()] + [""]
+    else:
+        lines += ["- (not run)", ""]
+    lines += ["## Learning curve", "", "| step | training loss |", "|---:|---:|"]
+    lines += [f"| {s} | {v:.4f} |" for s, v in curve]
+    if val_curve:
+        lines += ["", "| step | validation PSNR (mean, dB) |", "|---:|---:|"]
+        lines += [f"| {s} | {v:.2f} |" for s, v in val_curve]
+    lines += ["", "## Licence", "", licence or "(not stated)", "",
+              "## Configuration", "", "```toml", config_text.rstrip(), "```", ""]
+    return "\n".join(lines)

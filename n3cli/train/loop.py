@@ -1,0 +1,398 @@
+"""The training loop of ``n3 train``.
+
+One function, :func:`train`, runs a :class:`TrainConfig` to the end (or to a safety stop)
+on CPU, CUDA or MPS, single-process or under ``torchrun``. Design choices, all for speed
+on a GPU without giving up exact resumption:
+
+- the training images live on the device as uint8; crops, augmentation and noise are made
+  there in batch (:mod:`n3cli.data.degrade`), with no DataLoader and no host round trip;
+- the loss is read back only every ``runtime.log_every`` steps (each read is a sync);
+- every random draw of a step derives from (seed, step, rank), the learning rate is a
+  function of the step, and model + optimiser state go into the checkpoint, so a resumed
+  run continues exactly where the stopped one was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import signal
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from n3cli.data.degrade import crop_batch, to_float
+from n3cli.data.folder import load_training_bank, load_validation_images
+from n3cli.engine.device import resolve_device
+from n3cli.errors import CheckpointError, N3Error, UsageError
+from n3cli.models.n3net import N3Net
+from n3cli.train import checkpoint as ckpt
+from n3cli.train.config import TrainConfig, identity, to_toml, with_num_images
+from n3cli.train.distributed import DistInfo, any_rank, init_distributed, mean_over_ranks, shutdown
+from n3cli.train.export import curve_summary, model_card, save_model, write_card
+from n3cli.train.progress import Reporter
+from n3cli.train.sampler import EpochSampler, stream_seed
+from n3cli.train.schedule import lr_at
+from n3cli.train.tasks import make_task
+from n3cli.train.validate import Validator
+
+METRICS_NAME = "metrics.jsonl"
+
+
+class TrainingInterrupted(N3Error):
+    """SIGINT/SIGTERM: the run checkpointed and stopped; ``--resume`` continues it."""
+
+    exit_code = 130
+
+
+@dataclass
+class TrainOptions:
+    out: Path
+    resume: bool = False
+    device: str = "auto"
+    max_minutes: float | None = None
+    max_steps: int | None = None  # stop once this many steps (in total) are done
+    export_to: Path | None = None
+    command: str = ""
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps_done: int
+    total_steps: int
+    stopped: str  # "" (finished), "max-steps", "max-minutes"
+    final_loss: float | None
+    samples_per_s: float | None
+    val: dict[str, float]
+    wall_s: float
+    exported: list[Path] = field(default_factory=list)
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopFlag":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.signal = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def setup_backends(device: torch.device, cfg: TrainConfig) -> None:
+    """Fast math where it does not change what is learnt: TF32, cuDNN autotuning."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = not cfg.runtime.deterministic
+    if cfg.runtime.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on every parameter except biases (the paper's choice)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if name.endswith(".bias") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    kw: dict[str, Any] = {}
+    if device.type == "cuda":
+        kw["fused"] = True  # one kernel for all parameters instead of a few per tensor
+    return torch.optim.Adam(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
+                            betas=tuple(cfg.optim.betas), **kw)
+
+
+def _bn_modules(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads (torch {torch.__version__})"
+
+
+def train(cfg: TrainConfig, opts: TrainOptions) -> TrainResult:
+    """Run (or resume) training; returns what was done. Errors are :class:`N3Error`."""
+    device = resolve_device(opts.device)
+    info, device = init_distributed(device)
+    try:
+        return _Run(cfg, opts, info, device).run()
+    finally:
+        shutdown(info)
+
+
+class _Run:
+    def __init__(self, cfg: TrainConfig, opts: TrainOptions, info: DistInfo, device: torch.device):
+        self.opts, self.info, self.device = opts, info, device
+        self.out = Path(opts.out)
+        self.ckpt_path = self.out / ckpt.CHECKPOINT_NAME
+        if cfg.optim.batch_size % info.world:
+            raise UsageError(f"optim.batch_size {cfg.optim.batch_size} is not divisible by the "
+                             f"{info.world} processes")
+        if not opts.resume and self.ckpt_path.exists():
+            raise UsageError(f"{self.out} already holds a run",
+                             "add --resume to continue it, or choose another --out")
+        if opts.resume and not self.ckpt_path.exists():
+            raise CheckpointError(f"no checkpoint to resume in {self.out}", "run without --resume first")
+        setup_backends(device, cfg)
+        self.t0 = time.monotonic()
+        folders = [Path(p) for p in cfg.data.train]
+        bank = load_training_bank(folders, cfg.data.color, cfg.data.crop, cfg.data.limit)
+        self.cfg = cfg = with_num_images(cfg, len(bank))
+        self.bank = bank.to(device)
+        self.task = make_task(cfg.task)
+        self.local_batch = cfg.optim.batch_size // info.world
+        torch.manual_seed(cfg.seed)
+        self.model = N3Net(cfg.model).to(device)
+        if cfg.runtime.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = make_optimizer(self.model, cfg, device)
+        self.step = 0
+        self.prev_elapsed = 0.0
+        self.history: dict[str, Any] = {"loss": [], "val": []}
+        if opts.resume:
+            self._load()
+        self.net: nn.Module = self.model
+        if info.enabled:
+            ids = [device.index] if device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if cfg.runtime.compile:
+            self.net = torch.compile(self.net)
+        self.sampler = EpochSampler(len(bank), cfg.data.sweeps, cfg.seed, device)
+        self.gen = torch.Generator(device=device)
+        self.validator = None
+        if info.is_main and cfg.validation.folder and cfg.validation.images > 0:
+            v = cfg.validation
+            imgs = load_validation_images(Path(v.folder), cfg.data.color, v.images, v.crop)
+            self.validator = Validator(imgs, v.sigmas, self.task, min_size=cfg.model.patch)
+        self.amp = (torch.autocast("cuda", dtype=torch.bfloat16)
+                    if cfg.runtime.amp == "bf16" and device.type == "cuda" else nullcontext())
+
+    # -- checkpoints ------------------------------------------------------------------
+    def _load(self) -> None:
+        state = ckpt.load_checkpoint(self.ckpt_path, identity(self.cfg))
+        try:
+            self.model.load_state_dict(state["model"], strict=True)
+            opt = state["optimizer"]
+            # Implementation switches (fused/foreach) belong to this machine, not the file.
+            for saved, fresh in zip(opt["param_groups"], self.optimizer.param_groups):
+                for k in ("fused", "foreach", "capturable"):
+                    if k in fresh:
+                        saved[k] = fresh[k]
+            self.optimizer.load_state_dict(opt)
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise CheckpointError(f"checkpoint {self.ckpt_path} does not fit this model",
+                                  str(err).splitlines()[0][:120]) from None
+        ckpt.rng_restore(state["rng_tensors"], state["rng_plain"])
+        self.step = state["step"]
+        extra = state["extra"]
+        self.prev_elapsed = float(extra.get("elapsed_s", 0.0))
+        self.history = extra.get("history", self.history)
+
+    def _save(self) -> None:
+        if not self.info.is_main:
+            return
+        ckpt.save_checkpoint(self.ckpt_path, model_state=self.model.state_dict(),
+                             optimizer_state=self.optimizer.state_dict(), step=self.step,
+                             identity=identity(self.cfg),
+                             extra={"elapsed_s": self.elapsed(), "history": self.history})
+
+    def elapsed(self) -> float:
+        return self.prev_elapsed + time.monotonic() - self.t0
+
+    # -- metrics -----------------------------------------------------------------------
+    def _log(self, record: dict[str, Any]) -> None:
+        if not self.info.is_main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / METRICS_NAME, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _validate(self) -> dict[str, float]:
+        if self.validator is None or not len(self.validator):
+            return {}
+        res = self.validator.run(self.model, self.device)
+        self.history["val"].append([self.step, res.get("mean", float("nan"))])
+        self._log({"step": self.step, "val_psnr": res, "elapsed_s": round(self.elapsed(), 2)})
+        return res
+
+    # -- one step ----------------------------------------------------------------------
+    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg, b = self.cfg, self.local_batch
+        idx = self.sampler.indices(step * cfg.optim.batch_size + self.info.rank * b, b)
+        self.gen.manual_seed(stream_seed(cfg.seed, step, self.info.rank))
+        clean = to_float(crop_batch(self.bank, idx, cfg.data.crop, self.gen, cfg.data.augment))
+        inp, target = self.task.make_batch(clean, self.gen)
+        if cfg.runtime.channels_last:
+            inp = inp.contiguous(memory_format=torch.channels_last)
+        return inp, target
+
+    def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # 0.125 * sum of squared errors per sample, averaged over the batch (paper).
+        return self.cfg.optim.loss_scale * (out.float() - target).pow(2).sum() / out.shape[0]
+
+    def _train_step(self, lr: float) -> torch.Tensor:
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        inp, target = self._batch(self.step)
+        with self.amp:
+            out = self.net(inp)
+        loss = self._loss(out, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    @torch.no_grad()
+    def _bn_step(self) -> torch.Tensor:
+        """lr 0: parameters cannot move, only BatchNorm running statistics (forward only)."""
+        if self.step == self.cfg.grad_steps and self.cfg.schedule.bn_reset:
+            for m in _bn_modules(self.model):
+                m.reset_running_stats()
+        if self.cfg.schedule.bn_reset:
+            for m in _bn_modules(self.model):
+                m.momentum = None  # exact average over the phase (resumable: uses the counter)
+        inp, target = self._batch(self.step)
+        with self.amp:
+            out = self.model(inp)  # no DDP: no gradients to reduce; buffers stay per rank
+        return self._loss(out, target)
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg, opts, info = self.cfg, self.opts, self.info
+        total = cfg.total_steps
+        stop_at = total if opts.max_steps is None else min(total, opts.max_steps)
+        deadline = None if opts.max_minutes is None else self.t0 + 60.0 * opts.max_minutes
+        if info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.toml").write_text(to_toml(cfg))
+            self._log({"event": "resume" if opts.resume else "start", "step": self.step,
+                       "total_steps": total, "world": info.world, "device": str(self.device),
+                       "images": len(self.bank)})
+        reporter = Reporter(cfg.name, total, self.step, enabled=info.is_main and opts.progress)
+        reporter.set_batch(cfg.optim.batch_size)
+        self.model.train()
+        log_every = max(1, cfg.runtime.log_every)
+        loss_sum = torch.zeros((), device=self.device)
+        loss_n = 0
+        last_loss: float | None = None
+        t_log, s_log = time.monotonic(), self.step
+        rates: list[float] = []
+        last_ckpt_t = time.monotonic()
+        stopped = ""
+        val: dict[str, float] = {}
+        try:
+            with _StopFlag() as flag:
+                while self.step < stop_at:
+                    lr = lr_at(cfg, self.step)
+                    loss = self._train_step(lr) if self.step < cfg.grad_steps else self._bn_step()
+                    loss_sum += loss
+                    loss_n += 1
+                    self.step += 1
+                    at_log = self.step % log_every == 0 or self.step == stop_at
+                    if at_log:
+                        last_loss = float(mean_over_ranks(loss_sum / loss_n, info).item())
+                        now = time.monotonic()
+                        rate = (self.step - s_log) * cfg.optim.batch_size / max(now - t_log, 1e-9)
+                        rates.append(rate)
+                        t_log, s_log = now, self.step
+                        loss_sum.zero_()
+                        loss_n = 0
+                        if not math.isfinite(last_loss):
+                            raise N3Error(f"training diverged at step {self.step} (loss {last_loss})",
+                                          "lower optim.lr, or resume from the last checkpoint")
+                        self.history["loss"].append([self.step, last_loss])
+                        self._log({"step": self.step, "loss": last_loss, "lr": lr,
+                                   "samples_per_s": round(rate, 2), "elapsed_s": round(self.elapsed(), 2)})
+                        reporter.update(self.step, last_loss, lr, rate)
+                    v = cfg.validation.every_steps
+                    if info.is_main and v and self.step % v == 0 and self.step < stop_at:
+                        res = self._validate()
+                        if res:
+                            reporter.message(f"step {self.step}: validation PSNR "
+                                             + ", ".join(f"{k} {x:.2f}" for k, x in res.items()))
+                    # Signals and the time limit differ between ranks: agree at log points.
+                    if at_log or not info.enabled:
+                        late = deadline is not None and time.monotonic() > deadline
+                        if any_rank(flag.signal is not None, info, self.device):
+                            self._save()
+                            raise TrainingInterrupted(
+                                f"interrupted at step {self.step} of {total}; checkpoint saved in {self.out}",
+                                "continue with the same command plus --resume")
+                        if any_rank(late, info, self.device):
+                            stopped = "max-minutes"
+                            break
+                    c = cfg.checkpoint
+                    due = (c.every_steps and self.step % c.every_steps == 0) or (
+                        c.every_minutes and time.monotonic() - last_ckpt_t > 60.0 * c.every_minutes)
+                    if due and self.step < stop_at:
+                        self._save()
+                        last_ckpt_t = time.monotonic()
+                if not stopped and self.step < total:
+                    stopped = "max-steps"
+                self._save()
+                val = self._validate() if info.is_main else {}
+        finally:
+            reporter.close()
+        steady = rates[1:] or rates
+        rate = float(sorted(steady)[len(steady) // 2]) if steady else None
+        result = TrainResult(self.out, self.step, total, stopped, last_loss, rate, val, self.elapsed())
+        if info.is_main:
+            self._log({"event": "end", "step": self.step, "stopped": stopped, "val_psnr": val,
+                       "samples_per_s": rate, "elapsed_s": round(self.elapsed(), 2)})
+            result.exported = self._export(result)
+        return result
+
+    # -- export ------------------------------------------------------------------------
+    def _export(self, r: TrainResult) -> list[Path]:
+        cfg = self.cfg
+        self.model.eval()
+        desc = self.task.descriptor(cfg.model)
+        card = model_card(
+            name=cfg.name, summary=cfg.summary, licence=cfg.licence, config_text=to_toml(cfg),
+            command=self.opts.command or "n3 train", steps_done=r.steps_done, total_steps=r.total_steps,
+            data=f"{len(self.bank)} images from {', '.join(cfg.data.train)} ({cfg.data.color}), "
+                 f"{cfg.data.crop}x{cfg.data.crop} crops, augmentation {cfg.data.augment}",
+            wall_s=r.wall_s, machine=_machine(self.device) + (f" x{self.info.world} processes"
+                                                               if self.info.enabled else ""),
+            samples_per_s=r.samples_per_s, final_loss=r.final_loss, val=r.val,
+            val_folder=(f"{cfg.validation.images} images of {cfg.validation.folder}"
+                        + (f" (centre {cfg.validation.crop}px)" if cfg.validation.crop else "")
+                        if self.validator else ""),
+            curve=[tuple(x) for x in curve_summary(self.history["loss"])],
+            val_curve=[tuple(x) for x in curve_summary(self.history["val"])],
+            stopped_early=r.stopped)
+        extra = {"training": {"steps": r.steps_done, "total_steps": r.total_steps,
+                              "stopped": r.stopped, "val_psnr": r.val, "final_loss": r.final_loss,
+                              "wall_s": round(r.wall_s, 1)}}
+        paths = []
+        for d in [self.out] + ([Path(self.opts.export_to)] if self.opts.export_to else []):
+            js = save_model(d, cfg.name, self.model, cfg.model, desc, cfg.summary, cfg.licence, extra)
+            write_card(d / f"{cfg.name}.md", card)
+            paths += [js.with_suffix(".safetensors"), js, d / f"{cfg.name}.md"]
+        return paths

@@ -1,0 +1,59 @@
+"""Periodic validation PSNR during training: monitoring only.
+
+The validation images (by default a few Set12 images) are a *test* set: their PSNR is
+shown and logged to follow training, never used to choose a model or stop early. The
+noise is the same at every evaluation (fixed seed, drawn on the CPU) so numbers are
+comparable along a run and across devices.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from n3cli.train.tasks import Task
+
+VAL_SEED = 1234
+
+
+def psnr(output: torch.Tensor, target: torch.Tensor) -> float:
+    """10 log10(1 / (MSE + 1e-10)) on the unclipped float output (the paper's measure)."""
+    mse = torch.mean((output.double() - target.double()) ** 2).item()
+    return 10.0 * math.log10(1.0 / (mse + 1e-10))
+
+
+class Validator:
+    """Noisy inputs prepared once; :meth:`run` returns {sigma: mean PSNR} and the overall mean."""
+
+    def __init__(self, images: list[tuple[str, np.ndarray]], sigmas: tuple[float, ...], task: Task,
+                 min_size: int):
+        self.cases: list[tuple[float, torch.Tensor, torch.Tensor]] = []
+        gen = torch.Generator().manual_seed(VAL_SEED)
+        for sigma in sigmas:
+            for _, img in images:
+                clean = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+                if min(clean.shape[-2:]) < min_size:
+                    continue  # too small for the N3 window; skip rather than pad
+                self.cases.append((float(sigma), task.make_input(clean, sigma, gen), clean))
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    @torch.no_grad()
+    def run(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        per_sigma: dict[float, list[float]] = {}
+        try:
+            for sigma, inp, clean in self.cases:
+                out = model(inp.to(device)).float().cpu()
+                per_sigma.setdefault(sigma, []).append(psnr(out, clean))
+        finally:
+            model.train(was_training)
+        result = {f"s{s:g}": float(np.mean(v)) for s, v in per_sigma.items()}
+        if per_sigma:
+            result["mean"] = float(np.mean([np.mean(v) for v in per_sigma.values()]))
+        return result
