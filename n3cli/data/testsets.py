@@ -26,7 +26,7 @@ PROTOCOLS = ("paper", "kair")
 
 
 @dataclass(frozen=True)
-class TestSet:
+class DatasetSpec:
     """Where a test set's files are and how they become test images."""
 
     name: str
@@ -36,19 +36,19 @@ class TestSet:
     gray: str = "none"  # "paper": PIL matrix conversion; "cv2": OpenCV's (kair); "none"
 
 
-def testset(name: str, protocol: str = "paper") -> TestSet:
-    """The :class:`TestSet` of ``name`` under ``protocol`` ("paper" or "kair")."""
+def dataset_spec(name: str, protocol: str = "paper") -> DatasetSpec:
+    """The :class:`DatasetSpec` of ``name`` under ``protocol`` ("paper" or "kair")."""
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol '{protocol}'", f"use one of {', '.join(PROTOCOLS)}")
     kair = protocol == "kair"
     table = {
-        "set12": TestSet("set12", "Set12", "*.png", False),
+        "set12": DatasetSpec("set12", "Set12", "*.png", False),
         # Paper: CBSD68 converted on the fly; kair: DnCNN's MATLAB rgb2gray PNGs.
-        "bsd68": TestSet("bsd68", "BSD68", "*.png", False) if kair
-        else TestSet("bsd68", "CBSD68", "*.png", False, "paper"),
-        "urban100": TestSet("urban100", "Urban100/image_SRF_4", "*_HR.png", False,
+        "bsd68": DatasetSpec("bsd68", "BSD68", "*.png", False) if kair
+        else DatasetSpec("bsd68", "CBSD68", "*.png", False, "paper"),
+        "urban100": DatasetSpec("urban100", "Urban100/image_SRF_4", "*_HR.png", False,
                             "cv2" if kair else "paper"),
-        "cbsd68": TestSet("cbsd68", "CBSD68", "*.png", True),
+        "cbsd68": DatasetSpec("cbsd68", "CBSD68", "*.png", True),
     }
     if name not in table:
         raise UsageError(f"unknown dataset '{name}'", f"use one of {', '.join(DATASETS)}")
@@ -69,7 +69,7 @@ def default_data_dir() -> Path:
                      "pass --data-dir DIR or set N3_DATA (a folder with Set12/, CBSD68/, Urban100/)")
 
 
-def list_images(ts: TestSet, data_dir: Path | None = None) -> list[Path]:
+def list_images(ts: DatasetSpec, data_dir: Path | None = None) -> list[Path]:
     """The set's files in sorted file-name order (the order the noise stream follows)."""
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     folder = root / ts.folder
@@ -87,7 +87,7 @@ def to_gray_paper(img: Image.Image) -> Image.Image:
     return img.convert("RGB").convert("L", PAPER_GRAY_MATRIX)
 
 
-def load_test_image(path: Path, ts: TestSet) -> np.ndarray:
+def load_test_image(path: Path, ts: DatasetSpec) -> np.ndarray:
     """A test image as uint8 H x W x C (C = 3 for colour sets, else 1)."""
     try:
         if ts.gray == "cv2":

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from n3cli.data.testsets import PROTOCOLS, list_images, load_test_image, testset
+from n3cli.data.testsets import PROTOCOLS, dataset_spec, list_images, load_test_image
 from n3cli.engine import denoise_array, resolve_device
 from n3cli.errors import UsageError
 from n3cli.eval.metrics import psnr, ssim
@@ -98,7 +98,7 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
     # Resolve every set first so that a missing folder fails before hours of work.
     plans = []
     for name in datasets:
-        ts = testset(name, protocol)
+        ts = dataset_spec(name, protocol)
         files = list_images(ts, data_dir)
         plans.append((ts, files[:limit] if limit else files))
     results = []

@@ -1,0 +1,39 @@
+"""Test-set layout and the paper's gray conversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from n3cli.data.testsets import (PAPER_GRAY_MATRIX, dataset_spec, list_images, load_test_image,
+                                 to_gray_paper)
+from n3cli.errors import UsageError
+
+
+def test_paper_gray_formula():
+    rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [10, 20, 30]]], np.uint8)
+    gray = np.asarray(to_gray_paper(Image.fromarray(rgb)))
+    expected = np.rint(rgb @ np.array(PAPER_GRAY_MATRIX[:3]))  # 76.2, 149.7, 29.1, 254.97, 18.1
+    assert gray.tolist() == expected.astype(np.uint8).tolist() == [[76, 150, 29, 255, 18]]
+    already = Image.fromarray(np.arange(12, dtype=np.uint8).reshape(3, 4))
+    assert np.array_equal(np.asarray(to_gray_paper(already)), np.asarray(already))
+
+
+def test_layout_and_conversion(tmp_path):
+    (tmp_path / "CBSD68").mkdir()
+    rgb = np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    for name in ("2.png", "10.png", "1.png"):
+        Image.fromarray(rgb).save(tmp_path / "CBSD68" / name)
+    files = list_images(dataset_spec("bsd68"), tmp_path)
+    assert [p.name for p in files] == ["1.png", "10.png", "2.png"]  # sorted file names
+    gray = load_test_image(files[0], dataset_spec("bsd68"))
+    color = load_test_image(files[0], dataset_spec("cbsd68"))
+    assert gray.shape == (9, 7, 1) and color.shape == (9, 7, 3)
+    assert np.array_equal(color, rgb)
+    assert np.array_equal(gray[..., 0], np.asarray(Image.fromarray(rgb).convert("L", PAPER_GRAY_MATRIX)))
+    with pytest.raises(UsageError, match="no bsd68 images"):
+        list_images(dataset_spec("bsd68", "kair"), tmp_path)  # kair reads BSD68/, absent here
+    with pytest.raises(UsageError, match="unknown dataset"):
+        dataset_spec("kodak")
+
