@@ -1,0 +1,138 @@
+"""How ``n3 denoise`` talks: per-file lines, rich progress bars, the plan and the summary.
+
+Everything goes to stderr except what the user asked for as data (``--json``,
+``--dry-run``), which goes to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from n3cli.engine.batch import GRAY_ON_COLOR_HINT, BatchReport, ItemResult, Reporter
+from n3cli.io.batch import Plan, PlanItem
+
+
+def _stderr_console() -> Console:
+    # soft_wrap: a message stays one line however narrow the terminal (or pipe).
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+class ConsoleReporter(Reporter):
+    """Prints one line per file; shows bars (files, tiles) when ``show_progress``."""
+
+    def __init__(self, show_progress: bool, single: bool, quiet_items: bool = False):
+        self.console = _stderr_console()
+        self.single = single
+        self.quiet_items = quiet_items
+        self.progress: Progress | None = None
+        self._files = self._tiles = None
+        self._seen_notes: set[str] = set()
+        if show_progress:
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                                     TimeRemainingColumn(), console=self.console, transient=True)
+
+    def __enter__(self) -> "ConsoleReporter":
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def _print(self, text: str) -> None:
+        (self.progress.console if self.progress is not None else self.console).print(text)
+
+    def note(self, message: str) -> None:
+        if message not in self._seen_notes:  # the same hint once per run
+            self._seen_notes.add(message)
+            self._print(f"n3: {message}")
+
+    def item_started(self, item: PlanItem, index: int, total: int) -> None:
+        if self.progress is None:
+            return
+        if self._files is None and total > 1:
+            self._files = self.progress.add_task("files", total=total)
+        if self._tiles is not None:
+            self.progress.remove_task(self._tiles)
+            self._tiles = None
+        if self._files is not None:
+            self.progress.update(self._files, completed=index, description=item.src.name)
+
+    def tiles(self, done: int, total: int, *args) -> None:
+        if self.progress is None or not total or total <= 1:
+            return
+        if self._tiles is None:
+            self._tiles = self.progress.add_task("tiles", total=total)
+        self.progress.update(self._tiles, completed=done, total=total)
+
+    def item_finished(self, result: ItemResult) -> None:
+        if self.progress is not None and self._files is not None:
+            self.progress.advance(self._files)
+        if self.quiet_items:
+            return
+        for note in result.notes:
+            if GRAY_ON_COLOR_HINT in note:
+                self.note(f"{note.split(':')[0]}: {GRAY_ON_COLOR_HINT}")
+            else:
+                self._print(f"n3: {result.input}: note: {note}")
+        if result.status == "ok":
+            how = "estimated" if result.sigma_source == "estimated" else "given"
+            self._print(f"n3: {result.input} -> {result.output} (sigma {result.sigma:.1f} {how}, "
+                        f"model {result.model}, {result.seconds:.1f} s)")
+        elif result.status == "skipped":
+            self._print(f"n3: skipped {result.input}: {result.reason}")
+        elif not self.single:
+            self._print(f"n3: failed {result.reason}" if result.input in result.reason
+                        else f"n3: failed {result.input}: {result.reason}")
+
+
+def print_plan(plan: Plan, as_json: bool) -> None:
+    """``--dry-run``: the plan on stdout."""
+    if as_json:
+        doc = {"items": [{"input": str(i.src), "output": str(i.dst), "action": i.action,
+                          "reason": i.reason} for i in plan.items],
+               "ignored": [{"path": str(p), "reason": r} for p, r in plan.ignored]}
+        click.echo(json.dumps(doc, indent=2))
+        return
+    for i in plan.items:
+        if i.action == "run":
+            click.echo(f"write  {i.src} -> {i.dst}")
+        else:
+            click.echo(f"{i.action:5s}  {i.src}: {i.reason}")
+    for p, why in plan.ignored:
+        click.echo(f"ignore {p}: {why}")
+    n = len(plan.to_run())
+    click.echo(f"{n} to write, {len(plan.items) - n} skipped or refused, {len(plan.ignored)} ignored "
+               "(dry run: nothing written)")
+
+
+def print_summary(report: BatchReport, console: Console) -> None:
+    """The end-of-batch table on stderr: counts, then every failure and skip with its reason."""
+    by_reason: dict[str, int] = {}
+    for _, why in report.ignored:
+        by_reason[why] = by_reason.get(why, 0) + 1
+    for why, n in sorted(by_reason.items()):
+        console.print(f"n3: ignored {n} file{'s' if n > 1 else ''}: {why}")
+    table = Table(title="n3 denoise summary", show_lines=False, title_justify="left")
+    table.add_column("status")
+    table.add_column("file", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for item in report.items:
+        if item.status != "ok":
+            table.add_row(item.status, item.input, item.reason.removeprefix(f"{item.input}: "))
+    ok, skipped, failed = report.count("ok"), report.count("skipped"), report.count("failed")
+    if skipped or failed:
+        console.print(table)
+    console.print(f"n3: {ok} succeeded, {skipped} skipped, {failed} failed"
+                  + (f" ({len(report.ignored)} non-input files ignored)" if report.ignored else ""))

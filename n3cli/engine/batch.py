@@ -1,0 +1,293 @@
+"""Running a batch plan: one file at a time, every failure captured per item.
+
+:class:`Denoiser` turns one :class:`~n3cli.io.batch.PlanItem` into an output file (read,
+estimate sigma, choose and load the model, run the engine, write atomically);
+:func:`run_plan` walks a plan, so a broken file never stops the others, and returns a
+:class:`BatchReport` (also the ``--json`` document). The CLI only formats it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from n3cli.data.estimate import TooSmallError, estimate_sigma
+from n3cli.errors import ModelNotFoundError, N3Error, UsageError
+from n3cli.io.batch import Plan, PlanItem
+from n3cli.io.image import DEFAULT_MAX_PIXELS, Image, read_image
+from n3cli.io.writer import JPEG_QUALITY, write_image
+
+GRAY_ON_COLOR_HINT = "a colour model gives better results on colour photos"
+
+
+@dataclass
+class DenoiseOptions:
+    """Everything ``n3 denoise`` decides per run (not per file)."""
+
+    sigma: float | None = None  # None: estimate per image (--sigma auto)
+    model: str = "auto"
+    device: str = "auto"
+    gray_on_color: str = "opponent"
+    fmt: str | None = None  # None: from the output's extension
+    quality: int = JPEG_QUALITY
+    strip_metadata: bool = False
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    # Tiling / precision, passed to the engine's denoise_image where it offers them.
+    tile: str | int = "auto"
+    tile_overlap: int | None = None
+    tile_mode: str = "exact"
+    precision: str = "fp32"
+    threads: int | None = None
+    max_memory: str | None = None
+
+
+@dataclass
+class ItemResult:
+    """Outcome of one input: status "ok", "skipped" or "failed"."""
+
+    input: str
+    output: str
+    status: str
+    reason: str = ""
+    exit_code: int = 0
+    sigma: float | None = None
+    sigma_source: str = ""  # "given" or "estimated"
+    model: str | None = None
+    image: str = ""  # e.g. "640x480 16-bit RGB PNG"
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    error: BaseException | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "error"}
+        if d["sigma"] is not None:
+            d["sigma"] = round(float(d["sigma"]), 3)
+        d["seconds"] = round(d["seconds"], 3)
+        return d
+
+
+@dataclass
+class BatchReport:
+    items: list[ItemResult] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for i in self.items if i.status == status)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing failed; 1 otherwise (a batch's failures are item failures)."""
+        return 1 if self.count("failed") else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": {"succeeded": self.count("ok"), "skipped": self.count("skipped"),
+                            "failed": self.count("failed"), "ignored": len(self.ignored),
+                            "interrupted": self.interrupted},
+                "items": [i.to_dict() for i in self.items],
+                "ignored": [{"path": p, "reason": r} for p, r in self.ignored]}
+
+
+class Reporter:
+    """Progress hooks; the CLI subclasses this with rich. Default: silent."""
+
+    def item_started(self, item: PlanItem, index: int, total: int) -> None: ...
+
+    def item_finished(self, result: ItemResult) -> None: ...
+
+    def tiles(self, done: int, total: int) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class Denoiser:
+    """Denoises single files; models are loaded once per name and device."""
+
+    def __init__(self, opts: DenoiseOptions, reporter: Reporter | None = None):
+        from n3cli.engine.device import resolve_device
+
+        self.opts = opts
+        self.reporter = reporter or Reporter()
+        self.device = resolve_device(opts.device)
+        self._models: dict[str, tuple[Any, Any]] = {}
+        self._hinted: set[str] = set()
+
+    # -- models -------------------------------------------------------------------------
+    def load(self, name: str):
+        """(model, spec) for ``name``, cached; raises ModelNotFoundError with a hint."""
+        if name not in self._models:
+            from n3cli import weights
+
+            self._models[name] = weights.load_model(name, self.device)
+        return self._models[name]
+
+    def choose(self, sigma: float | None, color: bool) -> tuple[str, list[str]]:
+        """The model for this image: ``--model`` or the ``--model auto`` rule.
+
+        ``choose_model`` wants the exact sigma of a fixed-sigma model; an *estimated* sigma
+        never is one, so when it finds nothing we take the installed fixed-sigma model
+        nearest to the estimate (within 20 %), and say so.
+        """
+        if self.opts.model != "auto":
+            return self.opts.model, []
+        from n3cli import weights
+
+        try:
+            return weights.choose_model(sigma, color), []
+        except ModelNotFoundError:
+            if sigma is None or self.opts.sigma is not None:
+                raise
+            near = _nearest_fixed_sigma(sigma)
+            if near is None:
+                raise
+            return near[0], [f"nearest installed fixed-sigma model ({near[1]:g}) for estimated sigma {sigma:.1f}"]
+
+    def preload(self) -> None:
+        """Fail early (usage error) on an unknown or missing explicit ``--model``."""
+        if self.opts.model != "auto":
+            _, spec = self.load(self.opts.model)
+            if self.opts.sigma is not None:
+                check_sigma(self.opts.sigma, spec.descriptor, spec.name)
+
+    # -- one file -----------------------------------------------------------------------
+    def process(self, item: PlanItem) -> ItemResult:
+        t0 = time.perf_counter()
+        img = read_image(item.src, self.opts.max_pixels)
+        notes = list(img.notes)
+        sigma, source = self.opts.sigma, "given"
+        if sigma is None:
+            sigma, source = self.estimate(img, item.src), "estimated"
+        name, more = self.choose(sigma, img.color)
+        notes += more
+        model, spec = self.load(name)
+        desc = spec.descriptor
+        sigma_used, more = self.sigma_for_model(sigma, source, desc, name)
+        notes += more
+        if desc.image_channels == 1 and img.color:
+            notes.append(f"gray model on a colour image ({self.opts.gray_on_color} channels): "
+                         f"{GRAY_ON_COLOR_HINT}")
+        out = self.run_engine(model, desc, img, sigma_used)
+        result = replace(img, pixels=out)
+        notes += write_image(item.dst, result, self.opts.fmt, self.opts.quality, self.opts.strip_metadata)
+        return ItemResult(input=str(item.src), output=str(item.dst), status="ok", sigma=sigma,
+                          sigma_source=source, model=name, image=img.describe(),
+                          seconds=time.perf_counter() - t0, notes=notes)
+
+    def estimate(self, img: Image, src: Path) -> float:
+        try:
+            return estimate_sigma(img.pixels)
+        except TooSmallError:
+            raise UsageError(f"{src}: {img.width}x{img.height} is too small to estimate the noise "
+                             "level", "give --sigma") from None
+
+    def sigma_for_model(self, sigma: float, source: str, desc, name: str) -> tuple[float, list[str]]:
+        """Check sigma against the model; an estimate outside a blind model's range is clamped."""
+        if desc.noise_map and desc.sigma_range:
+            lo, hi = desc.sigma_range
+            if not lo <= sigma <= hi:
+                if source == "given":
+                    check_sigma(sigma, desc, name)
+                clamped = min(max(sigma, lo), hi)
+                return clamped, [f"estimated sigma {sigma:.1f} outside {name}'s range {lo:g}..{hi:g}: "
+                                 f"using {clamped:g}"]
+            return sigma, []
+        if desc.sigma and abs(sigma - desc.sigma) > 0.2 * desc.sigma:
+            return sigma, [f"{name} was trained for sigma {desc.sigma:g}, this image's is {sigma:.1f}"]
+        return sigma, []
+
+    def run_engine(self, model, desc, img: Image, sigma: float) -> np.ndarray:
+        """The engine's tiled ``denoise_image`` where present, else ``denoise_array``."""
+        from n3cli.engine import runner
+
+        o = self.opts
+        est = getattr(runner, "estimate_seconds", None)
+        if est is not None:
+            try:
+                secs = float(est(img.height, img.width, desc, self.device))
+            except Exception:  # an estimate is a courtesy, never a failure
+                secs = 0.0
+            if secs > 10:
+                self.reporter.note(f"{img.width}x{img.height} on {self.device.type}: about {secs:.0f} s")
+        fn = getattr(runner, "denoise_image", None)
+        if fn is None:
+            if o.threads:
+                import torch
+                torch.set_num_threads(o.threads)
+            return runner.denoise_array(model, desc, img.pixels, sigma, self.device,
+                                        gray_on_color=o.gray_on_color)
+        kw = dict(gray_on_color=o.gray_on_color, tile=o.tile, tile_overlap=o.tile_overlap,
+                  mode=o.tile_mode, precision=o.precision, max_memory=o.max_memory,
+                  threads=o.threads, progress=self.reporter.tiles)
+        accepted = inspect.signature(fn).parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+            kw = {k: v for k, v in kw.items() if k in accepted}
+        return fn(model, desc, img.pixels, sigma, self.device, **kw)
+
+
+def check_sigma(sigma: float, desc, name: str) -> None:
+    """A given sigma outside a blind model's training range is a usage error."""
+    if desc.noise_map and desc.sigma_range:
+        lo, hi = desc.sigma_range
+        if not lo <= sigma <= hi:
+            raise UsageError(f"--sigma {sigma:g} is outside {name}'s range {lo:g}..{hi:g}",
+                             "pick a sigma in range or another --model")
+
+
+def _nearest_fixed_sigma(sigma: float) -> tuple[str, float] | None:
+    from n3cli import weights
+
+    try:
+        rows = [m for m in weights.available_models() if m.installed and m.sigma and m.task == "denoise"]
+    except Exception:
+        return None
+    if not rows:
+        return None
+    best = min(rows, key=lambda m: abs(m.sigma - sigma))
+    return (best.name, best.sigma) if abs(best.sigma - sigma) <= 0.2 * best.sigma else None
+
+
+def run_plan(plan: Plan, process: Callable[[PlanItem], ItemResult], reporter: Reporter | None = None,
+             debug: bool = False) -> BatchReport:
+    """Run every item; failures become "failed" results. Ctrl-C / SIGTERM stop the batch
+    and propagate, with the partial report attached as ``err.report``."""
+    reporter = reporter or Reporter()
+    report = BatchReport(ignored=[(str(p), why) for p, why in plan.ignored])
+    total = len(plan.items)
+    for index, item in enumerate(plan.items):
+        if item.action != "run":
+            status = "skipped" if item.action == "skip" else "failed"
+            res = ItemResult(str(item.src), str(item.dst), status, item.reason,
+                             exit_code=2 if status == "failed" else 0)
+            report.items.append(res)
+            reporter.item_finished(res)
+            continue
+        reporter.item_started(item, index, total)
+        t0 = time.perf_counter()
+        try:
+            res = process(item)
+        except KeyboardInterrupt as err:
+            report.interrupted = True
+            err.report = report  # type: ignore[attr-defined]
+            raise
+        except N3Error as err:
+            res = ItemResult(str(item.src), str(item.dst), "failed", _name_file(err.one_line(), item.src),
+                             exit_code=err.exit_code, seconds=time.perf_counter() - t0, error=err)
+        except Exception as err:  # a bug or an exotic failure: still only this item
+            if debug:
+                raise
+            res = ItemResult(str(item.src), str(item.dst), "failed",
+                             f"{item.src}: internal error: {type(err).__name__}: {err} (rerun with --debug)",
+                             exit_code=1, seconds=time.perf_counter() - t0, error=err)
+        report.items.append(res)
+        reporter.item_finished(res)
+    return report
+
+
+def _name_file(message: str, src: Path) -> str:
+    """Make sure a failure's one line names the file (model errors, e.g., do not)."""
+    return message if str(src) in message else f"{src}: {message}"
