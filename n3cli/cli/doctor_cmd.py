@@ -1,3 +1,121 @@
-"""`n3 doctor` (being built)."""
+"""``n3 doctor``: what this machine offers n3 (devices, threads, models, store, data)."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _devices() -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                            "cpu_count": os.cpu_count(), "cuda": torch.cuda.is_available(),
+                            "cuda_devices": [], "mps": False}
+    if info["cuda"]:
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            info["cuda_devices"].append(f"cuda:{i} {p.name} ({p.total_memory / 2**30:.0f} GiB)")
+        info["cuda_version"] = torch.version.cuda
+    mps = getattr(torch.backends, "mps", None)
+    info["mps"] = bool(mps is not None and mps.is_available())
+    from n3cli.engine.device import resolve_device
+
+    info["auto_device"] = str(resolve_device("auto"))
+    return info
+
+
+def _models() -> dict[str, Any]:
+    try:
+        from n3cli.weights import available_models
+        rows = available_models()
+    except Exception as err:  # doctor reports problems, it does not stop at them
+        return {"error": f"{type(err).__name__}: {err}"}
+    return {"installed": [f"{m.name} ({m.where})" for m in rows if m.installed],
+            "not_installed": [m.name for m in rows if not m.installed]}
+
+
+def _store() -> dict[str, Any]:
+    try:
+        from n3cli.weights import store_dir
+        path = Path(store_dir())
+    except Exception as err:
+        return {"path": None, "writable": False, "error": f"{type(err).__name__}: {err}"}
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".n3doctor", suffix=".tmp"):
+            pass
+        writable = True
+    except OSError:
+        writable = False
+    return {"path": str(path), "writable": writable}
+
+
+def _datasets() -> dict[str, Any]:
+    try:
+        from n3cli.data.testsets import default_data_dir
+        root = default_data_dir()
+    except Exception as err:
+        return {"path": None, "note": getattr(err, "one_line", lambda: str(err))()}
+    found = {}
+    for name, pattern in (("Set12", "Set12/*.png"), ("BSD68", "BSD68/*.png"), ("CBSD68", "CBSD68/*.png"),
+                          ("Urban100", "Urban100/image_SRF_4/*_HR.png"), ("Set5", "Set5/HR/*"),
+                          ("Train400", "Train400/*.png"), ("BSDS500", "BSDS500/data/images/*/*.jpg")):
+        n = len(list(root.glob(pattern)))
+        if n:
+            found[name] = n
+    return {"path": str(root), "found": found}
+
+
+def collect() -> dict[str, Any]:
+    """Everything ``n3 doctor`` reports, as a dict (also its ``--json``)."""
+    from n3cli import __version__
+
+    return {"n3": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
+            "devices": _devices(), "models": _models(), "store": _store(), "datasets": _datasets()}
+
+
+@click.command("doctor", short_help="Check devices, models, store and data.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def doctor(as_json: bool) -> None:
+    """Report what this machine offers n3: devices, threads, installed models, the
+    weights store and the test data. Changes nothing."""
+    info = collect()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    d, m, s, ds = info["devices"], info["models"], info["store"], info["datasets"]
+    ok, no = "ok", "--"
+    lines = [
+        f"n3 {info['n3']}  python {info['python']}  torch {d['torch']}  ({info['platform']})",
+        f"cpu      {d['cpu_count']} cores, torch uses {d['threads']} threads (change with --threads)",
+        f"cuda     {ok + ' ' + ', '.join(d['cuda_devices']) if d['cuda'] else no + ' not available'}",
+        f"mps      {ok if d['mps'] else no + ' not available'}",
+        f"device   --device auto uses {d['auto_device']}",
+    ]
+    if "error" in m:
+        lines.append(f"models   {no} cannot list models: {m['error']}")
+    elif m["installed"]:
+        lines.append(f"models   {ok} {len(m['installed'])} installed: {', '.join(m['installed'])}")
+    else:
+        lines.append(f"models   {no} none installed: run `n3 weights fetch paper` or see `n3 weights list`")
+    if s.get("path"):
+        lines.append(f"store    {ok if s['writable'] else no + ' NOT writable'} {s['path']}")
+    else:
+        lines.append(f"store    {no} {s.get('error')}")
+    if ds.get("path"):
+        sets = ", ".join(f"{k} ({v})" for k, v in ds["found"].items()) or "no known test sets"
+        lines.append(f"data     {ok if ds['found'] else no} {ds['path']}: {sets}")
+    else:
+        lines.append(f"data     {no} {ds.get('note')}")
+    for line in lines:
+        click.echo(line)
+
+
+COMMANDS = [doctor]

@@ -23,6 +23,10 @@ Examples:
   n3 weights fetch paper                   download the paper's released weights
   n3 train --config configs/blind-gray.toml
   n3 doctor                                what this machine offers n3
+
+\b
+Exit codes: 0 ok, 1 a file or step failed, 2 usage error, 130/143 interrupted.
+Shell completion: eval "$(_N3_COMPLETE=bash_source n3)"  (zsh_source, fish_source)
 """
 
 
@@ -37,9 +41,20 @@ class N3Group(click.Group):
                 raise
             click.echo(f"n3: error: {err.one_line()}", err=True)
             ctx.exit(err.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
+            # Ctrl-C, or SIGTERM turned into n3cli.io.atomic.Terminated (temp files are gone).
             click.echo("n3: interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(128 + getattr(err, "signum", 2))
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as err:
+            # A bug: one line, not a traceback, unless asked for.
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            text = " ".join(str(err).split())[:200]
+            click.echo(f"n3: internal error: {type(err).__name__}: {text} (rerun with --debug "
+                       "for the traceback)", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=N3Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
