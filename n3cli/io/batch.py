@@ -66,7 +66,7 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         opts = PlanOptions(**{**opts.__dict__, "suffix": ""})
     paths = [Path(p) for p in inputs]
     out = Path(opts.output) if opts.output is not None else None
-    out_is_dir = _output_is_dir(paths, out)
+    out_is_dir = _output_is_dir(out)
     plan = Plan()
     sources: list[tuple[Path, Path | None]] = []  # (file, folder it was found under)
     for p in paths:
@@ -97,16 +97,14 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
     return plan
 
 
-def _output_is_dir(paths: list[Path], out: Path | None) -> bool:
+def _output_is_dir(out: Path | None) -> bool:
     if out is None:
         return False
     if out.is_dir() or str(out).endswith(("/", os.sep)):
         return True
     if out.exists():
         return False
-    if len(paths) > 1 or any(p.is_dir() for p in paths):
-        return True
-    # A single input: "-o x.png" is a file, "-o results" (no image extension) a folder.
+    # "-o x.png" names a file (an error for several inputs), "-o results" a folder.
     return format_for_extension(out) is None and out.suffix.lower() not in IMAGE_EXTENSIONS
 
 

@@ -1,0 +1,104 @@
+"""Batch planning: names, mirroring, what is skipped, what is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from n3cli.errors import UsageError
+from n3cli.io.batch import PlanOptions, plan_batch
+
+
+def touch(p: Path, data: bytes = b"x") -> Path:
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return p
+
+
+def pairs(plan):
+    return [(i.src.name, str(i.dst), i.action) for i in plan.items]
+
+
+def test_default_output_next_to_input_and_extension_rules(tmp_path):
+    a, b, c = touch(tmp_path / "a.PNG"), touch(tmp_path / "b.JPG"), touch(tmp_path / "c.gif")
+    plan = plan_batch([a, b, c], PlanOptions())
+    assert [i.dst.name for i in plan.items] == ["a_denoised.PNG", "b_denoised.JPG", "c_denoised.png"]
+    plan = plan_batch([b], PlanOptions(fmt="png", suffix="-clean"))
+    assert plan.items[0].dst.name == "b-clean.png"
+
+
+def test_folder_walk_skips_and_mirrors(tmp_path):
+    src = tmp_path / "in"
+    for rel in ["x.png", "sub/y.tif", "sub/deeper/z.jpg", ".hidden.png", ".DS_Store", "Thumbs.db",
+                "notes.txt", "x_denoised.png", "cam.NEF", ".git/obj.png", "sub/.x.png.abc.tmp"]:
+        touch(src / rel)
+    flat = plan_batch([src], PlanOptions())
+    assert [i.src.name for i in flat.items] == ["x.png"]
+    plan = plan_batch([src], PlanOptions(output=tmp_path / "out", recursive=True))
+    assert sorted(str(i.dst.relative_to(tmp_path / "out")) for i in plan.items) == \
+        ["sub/deeper/z_denoised.jpg", "sub/y_denoised.tif", "x_denoised.png"]
+    reasons = {p.name: why for p, why in plan.ignored}
+    assert reasons[".DS_Store"].startswith("hidden") and reasons["Thumbs.db"].startswith("hidden")
+    assert reasons["notes.txt"] == "not an image"
+    assert "earlier run" in reasons["x_denoised.png"]
+    assert "--raw" in reasons["cam.NEF"]
+    assert "obj.png" not in reasons  # hidden folders are not entered
+
+
+def test_output_folder_inside_input_is_not_walked(tmp_path):
+    touch(tmp_path / "a.png")
+    touch(tmp_path / "clean" / "a.png")  # result of an earlier run with --suffix ''
+    plan = plan_batch([tmp_path], PlanOptions(output=tmp_path / "clean", suffix="", recursive=True))
+    assert [(i.src.name, i.action) for i in plan.items] == [("a.png", "skip")]
+
+
+def test_existing_outputs_resume_overwrite_and_in_place(tmp_path):
+    a = touch(tmp_path / "a.png")
+    touch(tmp_path / "a_denoised.png")
+    assert plan_batch([a], PlanOptions()).items[0].action == "skip"
+    assert plan_batch([a], PlanOptions(overwrite=True)).items[0].action == "run"
+    item = plan_batch([a], PlanOptions(in_place=True)).items[0]
+    assert item.dst == a and item.action == "run"
+    with pytest.raises(UsageError, match="in-place"):
+        plan_batch([a], PlanOptions(in_place=True, fmt="png"))
+
+
+def test_output_equal_to_an_input_is_refused(tmp_path):
+    a = touch(tmp_path / "a.png")
+    item = plan_batch([a], PlanOptions(output=a, overwrite=True)).items[0]
+    assert item.action == "fail" and "overwrite an input" in item.reason
+    item = plan_batch([a], PlanOptions(suffix="", overwrite=True)).items[0]
+    assert item.action == "fail"
+
+
+def test_collisions_and_duplicates(tmp_path):
+    a, b = touch(tmp_path / "a.png"), touch(tmp_path / "a.jpg")
+    plan = plan_batch([a, b], PlanOptions(fmt="png"))
+    assert [i.action for i in plan.items] == ["run", "fail"]
+    assert "same output" in plan.items[1].reason
+    plan = plan_batch([a, a, tmp_path], PlanOptions())
+    assert sorted(i.src.name for i in plan.items) == ["a.jpg", "a.png"]
+
+
+def test_usage_errors(tmp_path):
+    a, b = touch(tmp_path / "a.png"), touch(tmp_path / "b.png")
+    with pytest.raises(UsageError, match="no such file"):
+        plan_batch([tmp_path / "missing.png"], PlanOptions())
+    with pytest.raises(UsageError, match="names one file"):
+        plan_batch([a, b], PlanOptions(output=tmp_path / "x" / "out.png"))
+    with pytest.raises(UsageError, match="need --raw"):
+        plan_batch([touch(tmp_path / "r.KDC")], PlanOptions())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UsageError, match="no images"):
+        plan_batch([empty], PlanOptions())
+
+
+def test_output_file_or_folder(tmp_path):
+    a = touch(tmp_path / "a.png")
+    assert plan_batch([a], PlanOptions(output=tmp_path / "r.tif")).items[0].dst == tmp_path / "r.tif"
+    assert plan_batch([a], PlanOptions(output=tmp_path / "res")).items[0].dst == \
+        tmp_path / "res" / "a_denoised.png"
+    assert plan_batch([a], PlanOptions(output=tmp_path / "res", suffix="")).items[0].dst == \
+        tmp_path / "res" / "a.png"
