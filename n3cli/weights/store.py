@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import torch
 import torch.nn as nn
 from safetensors import SafetensorError
@@ -33,7 +32,12 @@ _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_
 def store_dir() -> Path:
     """The user store: ``$N3_HOME`` if set, else the platform's user data dir; created."""
     env = os.environ.get("N3_HOME")
-    path = Path(env).expanduser() if env else Path(platformdirs.user_data_dir("n3cli"))
+    if env:
+        path = Path(env).expanduser()
+    else:
+        import platformdirs  # only needed without N3_HOME
+
+        path = Path(platformdirs.user_data_dir("n3cli"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
