@@ -1,0 +1,146 @@
+"""``n3 denoise`` through the real CLI, with a tiny random-weight model."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import png
+import pytest
+import tifffile
+from conftest import save_gray, save_rgb
+from PIL import Image as PILImage
+
+from n3cli.io import read_image
+
+
+def test_single_gray_png(tmp_path, tiny, run):
+    src = save_gray(tmp_path / "a.png")
+    r = run("denoise", src, "--sigma", "25")
+    assert r.exit_code == 0, r.output
+    out = PILImage.open(tmp_path / "a_denoised.png")
+    assert out.mode == "L" and out.size == (31, 24)
+    assert "model tiny-s25" in r.stderr and r.stdout == ""
+
+
+def test_sigma_auto_is_default_and_said(tmp_path, tiny, run):
+    src = save_gray(tmp_path / "a.png", 40, 40)
+    r = run("denoise", src)
+    assert r.exit_code == 0, r.output
+    assert "--sigma auto" in r.stderr and "estimated" in r.stderr
+
+
+def test_16bit_rgb_alpha_stays_16bit_and_alpha_untouched(tmp_path, tiny, run):
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 65536, (24, 31, 4), dtype=np.uint16)
+    with open(tmp_path / "in.png", "wb") as f:
+        png.Writer(31, 24, greyscale=False, alpha=True, bitdepth=16).write(f, a.reshape(24, -1))
+    r = run("denoise", tmp_path / "in.png", "-s", "25", "-o", tmp_path / "out.png")
+    assert r.exit_code == 0, r.output
+    w, h, rows, info = png.Reader(filename=str(tmp_path / "out.png")).asDirect()
+    out = np.vstack(list(rows)).reshape(24, 31, 4)
+    assert info["bitdepth"] == 16 and info["alpha"]
+    np.testing.assert_array_equal(out[..., 3], a[..., 3])
+    assert np.any(out[..., :3] % 257 != 0)
+    assert "colour model" in r.stderr  # gray model on colour: the hint
+
+
+def test_float_tiff_and_jpeg_keep_their_format(tmp_path, tiny, run):
+    tifffile.imwrite(tmp_path / "f.tif", np.random.default_rng(0).random((24, 31), dtype=np.float32))
+    save_rgb(tmp_path / "p.jpg", quality=90)
+    r = run("denoise", tmp_path / "f.tif", tmp_path / "p.jpg", "-s", "25")
+    assert r.exit_code == 0, r.output
+    assert tifffile.imread(tmp_path / "f_denoised.tif").dtype == np.float32
+    assert PILImage.open(tmp_path / "p_denoised.jpg").format == "JPEG"
+
+
+def test_format_and_suffix_and_output_dir(tmp_path, tiny, run):
+    save_gray(tmp_path / "a.png")
+    r = run("denoise", tmp_path / "a.png", "-s", "25", "--format", "tiff", "--suffix", "_x",
+            "-o", tmp_path / "res")
+    assert r.exit_code == 0, r.output
+    assert read_image(tmp_path / "res" / "a_x.tif").format == "tiff"
+
+
+def test_recursive_mirror_resume_and_overwrite(tmp_path, tiny, run):
+    for rel in ["a.png", "s/b.png", "s/t/c.png", ".DS_Store", "s/readme.txt"]:
+        save_gray(tmp_path / "in" / rel) if rel.endswith(".png") else (tmp_path / "in" / rel).write_text("x")
+    out = tmp_path / "out"
+    r = run("denoise", tmp_path / "in", "-o", out, "-r", "-s", "25")
+    assert r.exit_code == 0, r.output
+    made = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert made == ["a_denoised.png", "s/b_denoised.png", "s/t/c_denoised.png"]
+    assert "3 succeeded, 0 skipped, 0 failed" in r.stderr and "ignored" in r.stderr
+    before = (out / "a_denoised.png").stat().st_mtime_ns
+    r = run("denoise", tmp_path / "in", "-o", out, "-r", "-s", "25")
+    assert r.exit_code == 0 and "0 succeeded, 3 skipped" in r.stderr
+    assert (out / "a_denoised.png").stat().st_mtime_ns == before
+    r = run("denoise", tmp_path / "in", "-o", out, "-r", "-s", "25", "--overwrite")
+    assert "3 succeeded" in r.stderr
+
+
+def test_in_place_and_refusing_to_overwrite_input(tmp_path, tiny, run):
+    src = save_gray(tmp_path / "a.png")
+    original = src.read_bytes()
+    r = run("denoise", src, "-s", "25", "-o", src, "--overwrite")
+    assert r.exit_code == 2 and "overwrite an input" in r.stderr and src.read_bytes() == original
+    r = run("denoise", src, "-s", "25", "--in-place")
+    assert r.exit_code == 0, r.output
+    assert src.read_bytes() != original and sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_json_report_and_dry_run(tmp_path, tiny, run):
+    save_gray(tmp_path / "a.png")
+    (tmp_path / "b.png").write_text("not an image")
+    r = run("denoise", tmp_path, "--dry-run", "-s", "25")
+    assert r.exit_code == 0 and "a_denoised.png" in r.stdout and "dry run" in r.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+    r = run("denoise", tmp_path, "-s", "25", "--json")
+    assert r.exit_code == 1
+    doc = json.loads(r.stdout)
+    assert doc["summary"] == {"succeeded": 1, "skipped": 0, "failed": 1, "ignored": 0, "interrupted": False}
+    failed = [i for i in doc["items"] if i["status"] == "failed"][0]
+    assert failed["input"].endswith("b.png") and "not an image" in failed["reason"]
+    ok = [i for i in doc["items"] if i["status"] == "ok"][0]
+    assert ok["model"] == "tiny-s25" and ok["sigma"] == 25.0 and ok["sigma_source"] == "given"
+
+
+def test_batch_of_50_with_broken_files(tmp_path, tiny, run):
+    broken = {7: b"", 23: b"garbage" * 10, 41: None}
+    for i in range(50):
+        p = tmp_path / f"img{i:02d}.png"
+        if i in broken and broken[i] is not None:
+            p.write_bytes(broken[i])
+        elif i in broken:
+            save_gray(p, seed=i)
+            p.write_bytes(p.read_bytes()[:60])  # truncated
+        else:
+            save_gray(p, seed=i)
+    r = run("denoise", tmp_path, "-s", "25", "-o", tmp_path / "out")
+    assert r.exit_code == 1
+    assert "47 succeeded, 0 skipped, 3 failed" in r.stderr
+    for i in broken:
+        assert f"img{i:02d}.png" in r.stderr
+    outs = sorted((tmp_path / "out").iterdir())
+    assert len(outs) == 47 and all(PILImage.open(p).size == (31, 24) for p in outs)
+
+
+def test_gray_image_through_a_colour_model(tmp_path, tiny, run):
+    src = save_gray(tmp_path / "g.png")
+    r = run("denoise", src, "-s", "25", "--model", "tiny-blind-color")
+    assert r.exit_code == 0, r.output
+    assert PILImage.open(tmp_path / "g_denoised.png").mode == "L"
+
+
+def test_debug_shows_the_real_exception(tmp_path, tiny, run):
+    (tmp_path / "x.png").write_text("nope")
+    r = run("--debug", "denoise", tmp_path / "x.png", "-s", "25")
+    assert r.exit_code != 0 and type(r.exception).__name__ == "ImageReadError"
+
+
+def test_progress_flag_does_not_break_output(tmp_path, tiny, run):
+    save_gray(tmp_path / "a.png")
+    save_gray(tmp_path / "b.png")
+    r = run("denoise", tmp_path, "-s", "25", "--progress")
+    assert r.exit_code == 0, r.output

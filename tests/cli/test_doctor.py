@@ -1,0 +1,22 @@
+"""``n3 doctor`` and the top-level help."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_doctor_reports_the_basics(run):
+    r = run("doctor")
+    assert r.exit_code == 0, r.output
+    for word in ("torch", "threads", "cuda", "mps", "models", "store", "data"):
+        assert word in r.stdout
+    doc = json.loads(run("doctor", "--json").stdout)
+    assert doc["devices"]["threads"] >= 1 and "writable" in doc["store"]
+
+
+def test_help_version_and_completion(run):
+    r = run("--version")
+    assert r.exit_code == 0 and "n3" in r.stdout
+    r = run("denoise", "--help")
+    assert r.exit_code == 0 and "Examples:" in r.stdout and "--sigma" in r.stdout
+    assert "_N3_COMPLETE=bash_source" in run("--help").stdout
