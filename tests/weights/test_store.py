@@ -124,3 +124,16 @@ def test_choose_model_rule(home):
     _save("n3net-blind-color", cfg=color, sigma_range=(0.0, 75.0))
     assert choose_model(25, color=True) == "n3net-blind-color"
     assert choose_model(25, color=False) == "n3net-paper-s25"
+
+
+def test_bundled_models_are_listed_and_win_over_the_store(home, tmp_path):
+    net = _tiny(seed=1)
+    save_model(tmp_path / "bundled", "tiny", net, TINY, descriptor_for(TINY, sigma=10.0))
+    _save("tiny", sigma=20.0)  # a store copy of the same name is shadowed
+    rows = {m.name: m for m in available_models()}
+    assert rows["tiny"].where == "bundled" and rows["tiny"].sigma == 10.0
+    loaded, spec = load_model("tiny")
+    assert spec.descriptor.sigma == 10.0
+    x = torch.rand(1, 1, 40, 40)
+    with torch.inference_mode():
+        assert torch.equal(loaded(x), net(x))
