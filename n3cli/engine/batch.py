@@ -145,7 +145,7 @@ class Denoiser:
             near = _nearest_fixed_sigma(sigma)
             if near is None:
                 raise
-            return near[0], [f"nearest installed fixed-sigma model ({near[1]:g}) for estimated sigma {sigma:.1f}"]
+            return near[0], [f"{near[0]} is the installed model nearest to the estimated sigma {sigma:.1f}"]
 
     def preload(self) -> None:
         """Fail early (usage error) on an unknown or missing explicit ``--model``."""
