@@ -194,11 +194,12 @@ def _decode_pillow(data: bytes, name: str, max_pixels: int | None) -> Image:
     source_mode = img.mode
     arr, alpha, depth, mode_notes, keep_icc = pillow_to_arrays(img)
     notes += mode_notes
+    unit = depth != 32 or bool(arr.min() >= 0.0 and arr.max() <= 1.0)
     if not keep_icc:
         meta.icc = None
     pixels, alpha = orient(arr, orientation), orient(alpha, orientation)
     return Image(pixels=pixels, alpha=alpha, bit_depth=depth, format=(img.format or "unknown").lower(),
-                 source_mode=source_mode, metadata=meta, notes=notes)
+                 source_mode=source_mode, metadata=meta, notes=notes, unit_range=unit)
 
 
 def _is_camera_raw(data: bytes) -> bool:
@@ -252,7 +253,6 @@ def pillow_to_arrays(img: PILImage.Image) -> tuple[np.ndarray, np.ndarray | None
     if mode in ("P", "PA"):
         has_alpha = mode == "PA" or "transparency" in img.info
         img = img.convert("RGBA" if has_alpha else "RGB")
-        notes.append("palette image written as " + img.mode)
     elif mode == "1":
         img = img.convert("L")
     elif mode == "La":
@@ -273,8 +273,11 @@ def pillow_to_arrays(img: PILImage.Image) -> tuple[np.ndarray, np.ndarray | None
     if img.mode in ("LA", "RGBA"):
         alpha = a[..., -1].astype(np.float32) / 255.0
         a = a[..., :-1]
-    if mode in ("P", "PA") and a.shape[2] == 3 and _is_gray(a):
-        a = a[..., :1]  # a gray palette stays gray
+    if mode in ("P", "PA"):
+        if a.shape[2] == 3 and _is_gray(a):
+            a = a[..., :1]  # a gray palette stays gray
+        notes.append(f"palette image written as {'L' if a.shape[2] == 1 else 'RGB'}"
+                     f"{'A' if alpha is not None else ''}")
     return a.astype(np.float32) / 255.0, alpha, 8, notes, keep_icc
 
 
