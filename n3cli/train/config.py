@@ -85,6 +85,7 @@ class RuntimeConfig:
     log_every: int = 50  # steps between loss readbacks (each one is a host-device sync)
     deterministic: bool = False
     compile: bool = False  # torch.compile the model (CUDA)
+    tf32_matmul: bool = False  # TF32 also for the N3 GEMMs (convolutions always use TF32)
 
 
 @dataclass(frozen=True)

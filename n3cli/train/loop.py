@@ -14,6 +14,7 @@ on a GPU without giving up exact resumption:
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -32,6 +33,7 @@ from n3cli.data.degrade import crop_batch, to_float
 from n3cli.data.folder import load_training_bank, load_validation_images
 from n3cli.engine.device import resolve_device
 from n3cli.errors import CheckpointError, N3Error, UsageError
+from n3cli.models.blocks import N3Block
 from n3cli.models.n3net import N3Net
 from n3cli.train import checkpoint as ckpt
 from n3cli.train.config import TrainConfig, identity, to_toml, with_num_images
@@ -101,9 +103,14 @@ class _StopFlag:
 
 
 def setup_backends(device: torch.device, cfg: TrainConfig) -> None:
-    """Fast math where it does not change what is learnt: TF32, cuDNN autotuning."""
+    """Fast math where it does not change what is learnt: TF32 convolutions, cuDNN autotuning.
+
+    TF32 for plain matmuls stays off unless asked for (runtime.tf32_matmul): the only
+    matmuls are the N3 distance/aggregation GEMMs, which are cheap and whose expanded
+    distance form |q|^2 + |c|^2 - 2 q.c loses too much with a 10-bit mantissa.
+    """
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = bool(cfg.runtime.tf32_matmul)
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = not cfg.runtime.deterministic
     if cfg.runtime.deterministic:
@@ -124,6 +131,24 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> 
         kw["fused"] = True  # one kernel for all parameters instead of a few per tensor
     return torch.optim.Adam(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
                             betas=tuple(cfg.optim.betas), **kw)
+
+
+def keep_n3_fp32(model: nn.Module) -> None:
+    """Run every N3 block with autocast off (bf16 AMP: convolutions only).
+
+    The kNN softmax and the distance GEMMs need float32; autocast would otherwise turn the
+    GEMMs to bf16. Only the instances' ``forward`` is wrapped: parameter names, and so
+    checkpoints and exports, are unchanged.
+    """
+    for module in model.modules():
+        if isinstance(module, N3Block):
+            inner = module.forward
+
+            def fp32_forward(x: torch.Tensor, _inner=inner) -> torch.Tensor:
+                with torch.autocast(x.device.type, enabled=False):
+                    return _inner(x.float())
+
+            module.forward = fp32_forward
 
 
 def _bn_modules(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -171,8 +196,11 @@ class _Run:
         self.model = N3Net(cfg.model).to(device)
         if cfg.runtime.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if cfg.runtime.amp == "bf16":
+            keep_n3_fp32(self.model)
         self.optimizer = make_optimizer(self.model, cfg, device)
         self.step = 0
+        self.rollbacks = 0
         self.prev_elapsed = 0.0
         self.history: dict[str, Any] = {"loss": [], "val": []}
         if opts.resume:
@@ -190,8 +218,8 @@ class _Run:
             v = cfg.validation
             imgs = load_validation_images(Path(v.folder), cfg.data.color, v.images, v.crop)
             self.validator = Validator(imgs, v.sigmas, self.task, min_size=cfg.model.patch)
-        self.amp = (torch.autocast("cuda", dtype=torch.bfloat16)
-                    if cfg.runtime.amp == "bf16" and device.type == "cuda" else nullcontext())
+        self.amp = (torch.autocast(device.type, dtype=torch.bfloat16)
+                    if cfg.runtime.amp == "bf16" else nullcontext())
 
     # -- checkpoints ------------------------------------------------------------------
     def _load(self) -> None:
@@ -282,6 +310,35 @@ class _Run:
             out = self.model(inp)  # no DDP: no gradients to reduce; buffers stay per rank
         return self._loss(out, target)
 
+    # -- divergence guard ----------------------------------------------------------------
+    MAX_ROLLBACKS = 8
+
+    def _snapshot(self) -> None:
+        """Keep the last state with a finite loss (device copies, every log point)."""
+        opt = self.optimizer.state_dict()
+        self._snap = (
+            {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            {"state": {i: {k: (v.clone() if torch.is_tensor(v) else v) for k, v in st.items()}
+                       for i, st in opt["state"].items()},
+             "param_groups": copy.deepcopy(opt["param_groups"])})
+
+    def _rollback(self, reporter: Reporter) -> None:
+        """A non-finite loss: go back to the last good state and go on with the next batches.
+
+        All ranks see the same (all-reduced) loss, so they roll back together. A run that
+        keeps diverging stops with an error instead of exporting garbage.
+        """
+        self.rollbacks += 1
+        snap = getattr(self, "_snap", None)
+        if snap is None or self.rollbacks > self.MAX_ROLLBACKS:
+            raise N3Error(f"training diverged at step {self.step} (non-finite loss)",
+                          "lower optim.lr, or resume from the last checkpoint")
+        self.model.load_state_dict(snap[0])
+        self.optimizer.load_state_dict(snap[1])
+        self._log({"event": "rollback", "step": self.step, "count": self.rollbacks})
+        reporter.message(f"step {self.step}: non-finite loss, rolled back to the last good state "
+                         f"({self.rollbacks}/{self.MAX_ROLLBACKS})")
+
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> TrainResult:
         cfg, opts, info = self.cfg, self.opts, self.info
@@ -293,7 +350,7 @@ class _Run:
             (self.out / "config.toml").write_text(to_toml(cfg))
             self._log({"event": "resume" if opts.resume else "start", "step": self.step,
                        "total_steps": total, "world": info.world, "device": str(self.device),
-                       "images": len(self.bank)})
+                       "images": len(self.bank), "ready_s": round(time.monotonic() - self.t0, 2)})
         reporter = Reporter(cfg.name, total, self.step, enabled=info.is_main and opts.progress)
         reporter.set_batch(cfg.optim.batch_size)
         self.model.train()
@@ -306,6 +363,7 @@ class _Run:
         last_ckpt_t = time.monotonic()
         stopped = ""
         val: dict[str, float] = {}
+        self._snapshot()
         try:
             with _StopFlag() as flag:
                 while self.step < stop_at:
@@ -314,9 +372,12 @@ class _Run:
                     loss_sum += loss
                     loss_n += 1
                     self.step += 1
+                    late = deadline is not None and time.monotonic() > deadline
                     at_log = self.step % log_every == 0 or self.step == stop_at
+                    if not info.enabled:  # alone: stop at once, logging the partial interval
+                        at_log = at_log or late or flag.signal is not None
                     if at_log:
-                        last_loss = float(mean_over_ranks(loss_sum / loss_n, info).item())
+                        good_loss, last_loss = last_loss, float(mean_over_ranks(loss_sum / loss_n, info).item())
                         now = time.monotonic()
                         rate = (self.step - s_log) * cfg.optim.batch_size / max(now - t_log, 1e-9)
                         rates.append(rate)
@@ -324,8 +385,10 @@ class _Run:
                         loss_sum.zero_()
                         loss_n = 0
                         if not math.isfinite(last_loss):
-                            raise N3Error(f"training diverged at step {self.step} (loss {last_loss})",
-                                          "lower optim.lr, or resume from the last checkpoint")
+                            self._rollback(reporter)
+                            last_loss = good_loss
+                            continue
+                        self._snapshot()
                         self.history["loss"].append([self.step, last_loss])
                         self._log({"step": self.step, "loss": last_loss, "lr": lr,
                                    "samples_per_s": round(rate, 2), "elapsed_s": round(self.elapsed(), 2)})
@@ -337,8 +400,7 @@ class _Run:
                             reporter.message(f"step {self.step}: validation PSNR "
                                              + ", ".join(f"{k} {x:.2f}" for k, x in res.items()))
                     # Signals and the time limit differ between ranks: agree at log points.
-                    if at_log or not info.enabled:
-                        late = deadline is not None and time.monotonic() > deadline
+                    if at_log:
                         if any_rank(flag.signal is not None, info, self.device):
                             self._save()
                             raise TrainingInterrupted(

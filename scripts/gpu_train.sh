@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Train the two bundled models (configs/blind-gray.toml, configs/blind-color.toml)
+# concurrently on one GPU within a time budget, with exactly the `n3 train` code path.
+#
+#   scripts/gpu_train.sh BUDGET_SECONDS [DEVICE] [OUT]
+#     BUDGET_SECONDS  wall time for the whole script (probe + training + export)
+#     DEVICE          cuda (default), cuda:N or cpu (cpu: to check the script end to end)
+#     OUT             where results go [$OUT or ./gpu_out]; at most 8 files:
+#                     <name>.safetensors/.json/.md for both models + <name>-run.tar
+#                     (metrics.jsonl, config.toml, stdout/stderr log, final checkpoint)
+# Env: PROBE_S (probe seconds, default 20), RESERVE_S (start-up + validation + export
+# allowance, default 25), EXTRA_SET ("k=v k=v" config overrides for both runs, e.g. for a
+# tiny CPU check), DATA (data root, default .gpu/data from scripts/prepare_gpu_data.sh).
+# Run from the repository root with PYTHONPATH=$PWD (no pip install needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUDGET=${1:?usage: scripts/gpu_train.sh BUDGET_SECONDS [DEVICE] [OUT]}
+DEVICE=${2:-cuda}
+OUTDIR=${3:-${OUT:-./gpu_out}}
+PROBE_S=${PROBE_S:-20}
+RESERVE_S=${RESERVE_S:-25}
+DATA=${DATA:-.gpu/data}
+PY=${PYTHON:-python3}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
+START=$(date +%s)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/n3gpu.XXXXXX")
+mkdir -p "$OUTDIR"
+for d in "$DATA/BSDS500/train" "$DATA/BSDS500/test" "$DATA/Set12"; do
+  [ -d "$d" ] || { echo "error: $d missing: run scripts/prepare_gpu_data.sh first" >&2; exit 1; }
+done
+CONFIGS="blind-gray blind-color"
+COMMON=(--device "$DEVICE" --data "$DATA/BSDS500/train" --data "$DATA/BSDS500/test" -q)
+EXTRA=()
+for kv in ${EXTRA_SET:-}; do EXTRA+=(--set "$kv"); done
+$PY - <<PYEOF
+import torch, platform
+print(f"python {platform.python_version()}, torch {torch.__version__}, cuda {torch.cuda.is_available()}"
+      + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
+PYEOF
+
+# (a) throughput probe: both configs at once, as they will run.
+echo "== probe: ${PROBE_S}s, both models concurrently on $DEVICE"
+pids=()
+for c in $CONFIGS; do
+  $PY -m n3cli.cli.train_cmd --config configs/$c.toml --out "$WORK/probe-$c" "${COMMON[@]}" \
+    --max-minutes "$($PY -c "print($PROBE_S/60)")" --set schedule.steps=10000000 \
+    --set runtime.log_every=5 --set 'validation.folder=""' --set checkpoint.every_minutes=0 \
+    "${EXTRA[@]}" >"$WORK/probe-$c.log" 2>&1 &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || { echo "probe failed:"; tail -5 "$WORK"/probe-*.log; exit 1; }; done
+
+# (b) size both runs to what is left of the budget.
+NOW=$(date +%s)
+LEFT=$(( BUDGET - (NOW - START) - RESERVE_S ))
+[ "$LEFT" -gt 5 ] || { echo "error: budget too small ($LEFT s left after the probe)" >&2; exit 1; }
+declare -A STEPS BN
+for c in $CONFIGS; do
+  rate=$($PY scripts/gpu_plan.py rate "$WORK/probe-$c")
+  read -r s b < <($PY scripts/gpu_plan.py steps "$rate" "$LEFT" 32)
+  STEPS[$c]=$s; BN[$c]=$b
+  echo "$c: probe $rate samples/s -> $s steps + $b BatchNorm steps in ${LEFT}s"
+done
+
+# (c) train both concurrently; --max-minutes is only the safety net.
+SAFETY=$($PY -c "print(max(0.1, ($BUDGET - ($(date +%s) - $START) - 10) / 60))")
+echo "== training (safety stop after $SAFETY min)"
+pids=()
+for c in $CONFIGS; do
+  mkdir -p "$WORK/$c"
+  $PY -m n3cli.cli.train_cmd --config configs/$c.toml --out "$WORK/$c" "${COMMON[@]}" \
+    --val "$DATA/Set12" --max-minutes "$SAFETY" \
+    --set schedule.steps=${STEPS[$c]} --set schedule.bn_steps=${BN[$c]} \
+    --set validation.every_steps=$(( ${STEPS[$c]} / 4 + 1 )) "${EXTRA[@]}" \
+    >"$WORK/$c/train.log" 2>&1 &
+  pids+=($!)
+done
+fail=0
+for p in "${pids[@]}"; do wait "$p" || fail=1; done
+
+# (d) collect: 3 model files per model + one tar of the run.
+echo "== results"
+for c in $CONFIGS; do
+  run="$WORK/$c"
+  tail -3 "$run/train.log" || true
+  name=$(sed -n 's/^name = "\(.*\)"/\1/p' configs/$c.toml)
+  for ext in safetensors json md; do
+    [ -f "$run/$name.$ext" ] && cp "$run/$name.$ext" "$OUTDIR/"
+  done
+  files=(metrics.jsonl config.toml train.log)
+  ck=$(stat -c %s "$run/checkpoint.safetensors" 2>/dev/null || echo 0)
+  [ "$ck" -gt 0 ] && [ "$ck" -lt 15000000 ] && files+=(checkpoint.safetensors)
+  existing=(); for f in "${files[@]}"; do [ -f "$run/$f" ] && existing+=("$f"); done
+  tar -cf "$OUTDIR/$name-run.tar" -C "$run" "${existing[@]}"
+  $PY scripts/gpu_plan.py summary "$run"
+done
+echo "total wall time: $(( $(date +%s) - START )) s (budget $BUDGET s); outputs in $OUTDIR"
+rm -rf "$WORK"
+exit $fail

@@ -1,0 +1,95 @@
+"""Training configs: the bundled files, the paper's protocol, validation of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from n3cli.data.folder import load_training_bank
+from n3cli.errors import UsageError
+from n3cli.train.config import load_config, parse_override, with_num_images
+from n3cli.train.schedule import lr_at
+
+from train_helpers import REPO, make_images, write_config
+
+CONFIGS = sorted((REPO / "configs").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_repo_configs_load(path):
+    cfg = load_config(path)
+    assert cfg.name and cfg.data.train
+    assert all(not p.rstrip("/").endswith("val") for p in cfg.data.train)
+
+
+def test_paper_protocol_s25():
+    cfg = with_num_images(load_config(REPO / "configs/paper-gauss-s25.toml"), 400)
+    assert cfg.task.kind == "gauss" and cfg.task.sigma == 25
+    assert cfg.data.color == "gray" and cfg.data.augment == "vflip" and cfg.data.sweeps == 128
+    assert cfg.optim.lr == 1e-3 and cfg.optim.weight_decay == 1e-4 and cfg.optim.loss_scale == 0.125
+    assert cfg.steps_per_epoch == 1600 and cfg.grad_steps == 51 * 1600 and cfg.total_steps == 52 * 1600
+    assert lr_at(cfg, 0) == 1e-3 and lr_at(cfg, 1599) == 1e-3
+    assert lr_at(cfg, 1600) == pytest.approx(1e-3 * 10 ** (-3 / 50))
+    assert lr_at(cfg, 50 * 1600) == pytest.approx(1e-6)
+    assert lr_at(cfg, 51 * 1600) == 0.0
+    assert [Path(p).name for p in cfg.data.train] == ["train", "test"]
+
+
+@pytest.mark.parametrize("name,channels", [("blind-gray", 1), ("blind-color", 3)])
+def test_bundled_configs(name, channels):
+    cfg = load_config(REPO / f"configs/{name}.toml", ["schedule.steps=1000"])
+    m = cfg.model
+    assert cfg.optim.batch_size == 32 and cfg.data.crop == 80
+    assert (m.image_channels, m.in_channels, m.out_channels) == (channels, channels + 1, channels)
+    assert (m.features, m.depth, m.k) == (64, 6, 7)
+    assert cfg.task.kind == "blind-gauss" and tuple(cfg.task.sigma_range) == (0.0, 75.0)
+    assert lr_at(cfg, 0) == 1e-3 and lr_at(cfg, 999) == pytest.approx(1e-6)
+    assert lr_at(cfg, 500) == pytest.approx(1e-3 * (1e-3) ** (500 / 999))
+    assert lr_at(cfg, 1000) == 0.0 and cfg.total_steps == 1000 + cfg.schedule.bn_steps
+
+
+def test_overrides_and_errors(tmp_path):
+    cfg_path = write_config(tmp_path / "c.toml", tmp_path)
+    cfg = load_config(cfg_path, ["schedule.steps=9", "task.sigma=50", "data.train=[\"x\"]"])
+    assert cfg.schedule.steps == 9 and cfg.task.sigma == 50 and cfg.data.train == ("x",)
+    assert parse_override("runtime.amp=bf16") == ("runtime", "amp", "bf16")
+    with pytest.raises(UsageError, match="unknown key"):
+        load_config(cfg_path, ["optim.lrr=1"])
+    with pytest.raises(UsageError, match="bad --set"):
+        load_config(cfg_path, ["steps=3"])
+    with pytest.raises(UsageError, match="in_channels"):
+        load_config(cfg_path, ["task.kind=\"blind-gauss\""])
+    with pytest.raises(UsageError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+    (tmp_path / "bad.toml").write_text("name = [")
+    with pytest.raises(UsageError, match="cannot read config"):
+        load_config(tmp_path / "bad.toml")
+
+
+@pytest.mark.parametrize("name", ["val", "BSD68", "Set12"])
+def test_test_set_folders_are_refused(tmp_path, name):
+    folder = make_images(tmp_path / name, count=1)
+    with pytest.raises(UsageError, match="test set"):
+        load_training_bank([folder], "gray", 40)
+
+
+def test_small_images_and_empty_folders_are_errors(tmp_path):
+    small = make_images(tmp_path / "small", count=1, size=(30, 50))
+    with pytest.raises(UsageError, match="smaller than"):
+        load_training_bank([small], "gray", 40)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no images"):
+        load_training_bank([tmp_path / "empty"], "gray", 40)
+
+
+def test_gray_conversion_is_the_paper_formula(tmp_path):
+    from PIL import Image
+
+    folder = make_images(tmp_path / "rgb", count=1, color=True)
+    bank = load_training_bank([folder], "gray", 40)
+    with Image.open(folder / "img00.png") as img:
+        want = img.convert("L", (0.2989, 0.5870, 0.1140, 0))
+    import numpy as np
+
+    assert np.array_equal(bank.image(0)[0].numpy(), np.asarray(want))
