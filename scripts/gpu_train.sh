@@ -30,7 +30,7 @@ for d in "$DATA/BSDS500/train" "$DATA/BSDS500/test" "$DATA/Set12"; do
   [ -d "$d" ] || { echo "error: $d missing: run scripts/prepare_gpu_data.sh first" >&2; exit 1; }
 done
 CONFIGS="blind-gray blind-color"
-COMMON=(--device "$DEVICE" --data "$DATA/BSDS500/train" --data "$DATA/BSDS500/test" -q)
+COMMON=(--device "$DEVICE" --data "$DATA/BSDS500/train" --data "$DATA/BSDS500/test")
 EXTRA=()
 for kv in ${EXTRA_SET:-}; do EXTRA+=(--set "$kv"); done
 $PY - <<PYEOF
@@ -45,7 +45,7 @@ pids=()
 for c in $CONFIGS; do
   $PY -m n3cli.cli.train_cmd --config configs/$c.toml --out "$WORK/probe-$c" "${COMMON[@]}" \
     --max-minutes "$($PY -c "print($PROBE_S/60)")" --set schedule.steps=10000000 \
-    --set runtime.log_every=5 --set 'validation.folder=""' --set checkpoint.every_minutes=0 \
+    --set runtime.log_every=5 --set 'validation.folder=""' --set checkpoint.every_minutes=0 -q \
     "${EXTRA[@]}" >"$WORK/probe-$c.log" 2>&1 &
   pids+=($!)
 done
