@@ -17,6 +17,18 @@ import tiny_models  # noqa: E402
 TINY_SCRIPT = Path(__file__).parent / "tiny_models.py"
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny images gain nothing from threads, and on a shared, busy machine OpenMP
+    spin-waiting makes a 24x31 forward pass 100x slower (1.4 s instead of 8 ms)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def tiny(monkeypatch):
     """``n3cli.weights`` answers with the tiny model (no weights on disk)."""

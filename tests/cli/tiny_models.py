@@ -76,6 +76,7 @@ if __name__ == "__main__":  # `python tests/cli/tiny_models.py denoise ...` = n3
     import sys
 
     patch_weights()
+    torch.set_num_threads(1)  # see conftest._one_torch_thread
     from n3cli.cli.main import main
 
     sys.argv[0] = "n3"
