@@ -69,7 +69,14 @@ class ConsoleReporter(Reporter):
         if self._files is not None:
             self.progress.update(self._files, completed=index, description=item.src.name)
 
-    def tiles(self, done: int, total: int, *args) -> None:
+    def tiles(self, *args, **kw) -> None:
+        """Engine callback ``(done, total)``; tolerant of other shapes: a bar is never worth
+        failing a file for."""
+        try:
+            done = int(kw.get("done", args[0] if args else 0))
+            total = int(kw.get("total", args[1] if len(args) > 1 else 0))
+        except (TypeError, ValueError, IndexError):
+            return
         if self.progress is None or not total or total <= 1:
             return
         if self._tiles is None:
