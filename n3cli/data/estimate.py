@@ -35,7 +35,11 @@ class TooSmallError(ValueError):
 
 
 def _as_hwc(image: np.ndarray) -> np.ndarray:
-    a = np.asarray(image, dtype=np.float64)
+    # float32 stays float32: a 100 MP photo in float64 would cost 2.4 GB for nothing;
+    # the patch matrices, which are small, are promoted instead.
+    a = np.asarray(image)
+    if a.dtype.kind != "f":
+        a = a.astype(np.float64)
     return a[..., None] if a.ndim == 2 else a
 
 
@@ -61,7 +65,7 @@ def _patches(a: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray, int]:
     stride = max(1, int(math.ceil(math.sqrt(n_full / MAX_PATCHES))))
     win = np.lib.stride_tricks.sliding_window_view(a, (patch, patch), axis=(0, 1))
     win = win[::stride, ::stride]  # (ny, nx, c, patch, patch)
-    x = np.ascontiguousarray(win.reshape(-1, c * patch * patch))
+    x = np.ascontiguousarray(win.reshape(-1, c * patch * patch), dtype=np.float64)
     return x, x.mean(axis=1), stride
 
 
