@@ -83,9 +83,13 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
             raise UsageError(f"no images to denoise in {', '.join(map(str, paths))} "
                              f"({len(plan.ignored)} other files skipped)")
         raise UsageError(f"no images found in {', '.join(map(str, paths))}")
-    if out is not None and not out_is_dir and len(sources) > 1:
-        raise UsageError(f"-o {out} names one file but there are {len(sources)} inputs",
-                         "give a directory")
+    if out is not None and not out_is_dir:
+        if len(sources) > 1:
+            raise UsageError(f"-o {out} names one file but there are {len(sources)} inputs",
+                             "give a directory")
+        if format_for_extension(out) is None:
+            raise UsageError(f"-o {out}: n3 cannot write {out.suffix or 'files without an extension'}",
+                             "use .png, .tif, .jpg, .bmp or .webp")
     seen_src: set[Path] = set()
     for src, root in sources:
         key = _key(src)

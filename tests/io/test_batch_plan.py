@@ -87,6 +87,8 @@ def test_usage_errors(tmp_path):
         plan_batch([tmp_path / "missing.png"], PlanOptions())
     with pytest.raises(UsageError, match="names one file"):
         plan_batch([a, b], PlanOptions(output=tmp_path / "x" / "out.png"))
+    with pytest.raises(UsageError, match="cannot write .gif"):
+        plan_batch([a], PlanOptions(output=tmp_path / "x.gif"))
     with pytest.raises(UsageError, match="need --raw"):
         plan_batch([touch(tmp_path / "r.KDC")], PlanOptions())
     empty = tmp_path / "empty"
