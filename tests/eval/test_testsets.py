@@ -37,3 +37,13 @@ def test_layout_and_conversion(tmp_path):
     with pytest.raises(UsageError, match="unknown dataset"):
         dataset_spec("kodak")
 
+
+
+def test_data_dir_from_environment(tmp_path, monkeypatch):
+    (tmp_path / "Set12").mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "Set12" / "01.png")
+    monkeypatch.setenv("N3_DATA", str(tmp_path))
+    assert [p.name for p in list_images(dataset_spec("set12"))] == ["01.png"]
+    monkeypatch.setenv("N3_DATA", str(tmp_path / "missing"))
+    with pytest.raises(UsageError, match="no set12 images"):
+        list_images(dataset_spec("set12"))
