@@ -90,6 +90,8 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         if format_for_extension(out) is None:
             raise UsageError(f"-o {out}: n3 cannot write {out.suffix or 'files without an extension'}",
                              "use .png, .tif, .jpg, .bmp or .webp")
+        if opts.fmt and format_for_extension(out) != opts.fmt:
+            raise UsageError(f"-o {out} and --format {opts.fmt} disagree", "drop one of them")
     seen_src: set[Path] = set()
     for src, root in sources:
         key = _key(src)

@@ -89,6 +89,8 @@ def test_usage_errors(tmp_path):
         plan_batch([a, b], PlanOptions(output=tmp_path / "x" / "out.png"))
     with pytest.raises(UsageError, match="cannot write .gif"):
         plan_batch([a], PlanOptions(output=tmp_path / "x.gif"))
+    with pytest.raises(UsageError, match="disagree"):
+        plan_batch([a], PlanOptions(output=tmp_path / "x.png", fmt="tiff"))
     with pytest.raises(UsageError, match="need --raw"):
         plan_batch([touch(tmp_path / "r.KDC")], PlanOptions())
     empty = tmp_path / "empty"
