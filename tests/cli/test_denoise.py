@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import png
-import pytest
 import tifffile
 from conftest import save_gray, save_rgb
 from PIL import Image as PILImage
