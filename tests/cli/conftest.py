@@ -1,20 +1,16 @@
-"""CLI test fixtures: a tiny random-weight model instead of installed weights, and
-small image files."""
+"""CLI test fixtures: a tiny random-weight model instead of installed weights, one torch
+thread, and a CliRunner (image helpers are in ``cli_helpers``)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image as PILImage
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tiny_models  # noqa: E402
-
-TINY_SCRIPT = Path(__file__).parent / "tiny_models.py"
 
 
 @pytest.fixture(autouse=True)
@@ -47,17 +43,3 @@ def run():
         return runner.invoke(cli, [str(a) for a in args], catch_exceptions=kw.pop("catch", True), **kw)
 
     return _run
-
-
-def save_gray(path: Path, h: int = 24, w: int = 31, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    PILImage.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)).save(path)
-    return path
-
-
-def save_rgb(path: Path, h: int = 24, w: int = 31, seed: int = 0, **kw) -> Path:
-    rng = np.random.default_rng(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    PILImage.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path, **kw)
-    return path

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from conftest import TINY_SCRIPT, save_gray, save_rgb
+from cli_helpers import TINY_SCRIPT, save_gray, save_rgb
 from PIL import Image as PILImage
 
 import torch

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import png
 import tifffile
-from conftest import save_gray, save_rgb
+from cli_helpers import save_gray, save_rgb
 from PIL import Image as PILImage
 
 from n3cli.io import read_image

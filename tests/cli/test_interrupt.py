@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import TINY_SCRIPT, save_gray
+from cli_helpers import TINY_SCRIPT, save_gray
 
 from n3cli.io import read_image
 
