@@ -70,6 +70,21 @@ def parse_count(value: str | None, option: str) -> int | None:
     return int(n)
 
 
+def parse_bytes(value: str | None) -> int | None:
+    """``4G``, ``512M``, ``1.5GB``, ``2GiB`` or a byte count -> bytes (binary units)."""
+    if value is None:
+        return None
+    text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(text[-1:], 1)
+    try:
+        n = float(text[:-1] if mult > 1 else text) * mult
+    except ValueError:
+        raise UsageError(f"--max-memory '{value}' is not a size", "e.g. 4G or 512M") from None
+    if n <= 0:
+        raise UsageError(f"--max-memory {value} must be positive")
+    return int(n)
+
+
 def parse_tile(value: str) -> str | int:
     text = str(value).strip().lower()
     if text == "auto":
@@ -147,7 +162,7 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, out
         fmt=fmt_name, quality=quality, strip_metadata=strip_metadata,
         max_pixels=parse_count(max_pixels, "--max-pixels") if max_pixels is not None else DEFAULT_MAX_PIXELS,
         tile=parse_tile(tile), tile_overlap=tile_overlap, tile_mode=tile_mode, precision=precision,
-        threads=threads, max_memory=max_memory)
+        threads=threads, max_memory=parse_bytes(max_memory))
     plan = plan_batch(list(inputs), PlanOptions(output=output, suffix=suffix, fmt=fmt_name,
                                                 recursive=recursive, overwrite=overwrite, in_place=in_place))
     single = len(plan.items) == 1 and not any(p.is_dir() for p in inputs)

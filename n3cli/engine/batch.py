@@ -43,7 +43,7 @@ class DenoiseOptions:
     tile_mode: str = "exact"
     precision: str = "fp32"
     threads: int | None = None
-    max_memory: str | None = None
+    max_memory: int | None = None  # bytes
 
 
 @dataclass
@@ -207,8 +207,9 @@ class Denoiser:
         o = self.opts
         est = getattr(runner, "estimate_seconds", None)
         if est is not None:
+            planes = 3 if (desc.image_channels == 1 and img.color) else 1  # gray model per channel
             try:
-                secs = float(est(img.height, img.width, desc, self.device))
+                secs = planes * float(est(img.height, img.width, desc, self.device))
             except Exception:  # an estimate is a courtesy, never a failure
                 secs = 0.0
             if secs > 10:

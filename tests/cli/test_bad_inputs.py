@@ -87,6 +87,7 @@ CASES = [
     ("-o file for many", ["TMP/a.png", "TMP/one.png", "-s", "25", "-o", "TMP/r.png"], 2, "names one file"),
     ("bad tile", ["TMP/a.png", "-s", "25", "--tile", "big"], 2, "--tile 'big'"),
     ("bad max-pixels", ["TMP/a.png", "-s", "25", "--max-pixels", "many"], 2, "--max-pixels 'many'"),
+    ("bad max-memory", ["TMP/a.png", "-s", "25", "--max-memory", "lots"], 2, "--max-memory 'lots'"),
     ("no input", [], 2, "no input given"),
 ]
 if not torch.cuda.is_available():
