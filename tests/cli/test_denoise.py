@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import png
 import tifffile
 from cli_helpers import save_gray, save_rgb
@@ -142,3 +143,24 @@ def test_progress_flag_does_not_break_output(tmp_path, tiny, run):
     save_gray(tmp_path / "b.png")
     r = run("denoise", tmp_path, "-s", "25", "--progress")
     assert r.exit_code == 0, r.output
+
+
+def test_metadata_and_orientation_through_the_cli(tmp_path, tiny, run):
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    a = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    pim = PILImage.fromarray(a)
+    exif = pim.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    exif[0x010F] = "TestCam"
+    pim.save(tmp_path / "p.png", exif=exif, icc_profile=srgb, dpi=(200, 200))
+    r = run("denoise", tmp_path / "p.png", "-s", "25")
+    assert r.exit_code == 0, r.output
+    out = PILImage.open(tmp_path / "p_denoised.png")
+    assert out.size == (20, 30)  # written upright
+    assert out.getexif().get(0x0112) == 1 and out.getexif().get(0x010F) == "TestCam"
+    assert out.info.get("icc_profile") == srgb and out.info["dpi"] == pytest.approx((200, 200), abs=0.01)
+    r = run("denoise", tmp_path / "p.png", "-s", "25", "--strip-metadata", "--suffix", "_bare")
+    bare = PILImage.open(tmp_path / "p_bare.png")
+    assert bare.size == (20, 30) and not bare.getexif() and "icc_profile" not in bare.info
