@@ -281,12 +281,19 @@ def run_plan(plan: Plan, process: Callable[[PlanItem], ItemResult], reporter: Re
         except Exception as err:  # a bug or an exotic failure: still only this item
             if debug:
                 raise
-            res = ItemResult(str(item.src), str(item.dst), "failed",
-                             f"{item.src}: internal error: {type(err).__name__}: {err} (rerun with --debug)",
+            res = ItemResult(str(item.src), str(item.dst), "failed", _unexpected(err, item.src),
                              exit_code=1, seconds=time.perf_counter() - t0, error=err)
         report.items.append(res)
         reporter.item_finished(res)
     return report
+
+
+def _unexpected(err: BaseException, src: Path) -> str:
+    """One line for an exception that is not ours (out of memory gets advice)."""
+    text = " ".join(str(err).split())[:160]
+    if isinstance(err, MemoryError) or "out of memory" in text.lower():
+        return f"{src}: out of memory: try a smaller --tile or --max-memory, or --device cpu"
+    return f"{src}: internal error: {type(err).__name__}: {text} (rerun with --debug)"
 
 
 def _name_file(message: str, src: Path) -> str:

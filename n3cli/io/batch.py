@@ -127,7 +127,7 @@ def _walk(folder: Path, opts: PlanOptions, out_dir: Path | None, plan: Plan) -> 
             dirnames[:] = []
         for name in sorted(filenames):
             f = here / name
-            why = _ignore_reason(f, opts)
+            why = _ignore_reason(f, opts) or ("" if f.is_file() else "not a regular file")
             if why:
                 plan.ignored.append((f, why))
             else:

@@ -13,6 +13,7 @@ files) naming the file: nothing else escapes :func:`read_image`.
 from __future__ import annotations
 
 import io
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,9 @@ def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
 
 def _read_bytes(path: Path) -> bytes:
     try:
+        # A FIFO or a device (/dev/zero, /dev/stdin) would block or never end.
+        if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+            raise ImageReadError(f"{path}: not a regular file")
         data = path.read_bytes()
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None

@@ -58,6 +58,7 @@ def _setup(tmp: Path, case: str) -> None:
         (tmp / "doc.pdf").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
         (tmp / "cam.KDC").write_bytes(b"\x00" * 64)
         (tmp / "nothing_here").mkdir()
+        os.mkfifo(tmp / "pipe.png")
 
 
 CASES = [
@@ -70,6 +71,7 @@ CASES = [
     ("corrupt jpeg", ["TMP/c.jpg", "-s", "25"], 1, "c.jpg: "),
     ("text named .png", ["TMP/text.png", "-s", "25"], 1, "text.png: not an image (text contents"),
     ("pdf", ["TMP/doc.pdf", "-s", "25"], 1, "doc.pdf: not an image"),
+    ("fifo", ["TMP/pipe.png", "-s", "25"], 1, "pipe.png: not a regular file"),
     ("int32 tiff", ["TMP/i.tif", "-s", "25"], 1, "i.tif: corrupt or unsupported image"),
     ("absurd size", ["TMP/huge.png", "-s", "25"], 1, "huge.png: 100000x100000 is 10000.0 MP"),
     ("1x1 needs sigma", ["TMP/one.png"], 2, "one.png: 1x1 is too small to estimate"),
