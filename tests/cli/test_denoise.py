@@ -164,3 +164,11 @@ def test_metadata_and_orientation_through_the_cli(tmp_path, tiny, run):
     r = run("denoise", tmp_path / "p.png", "-s", "25", "--strip-metadata", "--suffix", "_bare")
     bare = PILImage.open(tmp_path / "p_bare.png")
     assert bare.size == (20, 30) and not bare.getexif() and "icc_profile" not in bare.info
+
+
+def test_unicode_and_spaces_in_names(tmp_path, tiny, run):
+    src = save_gray(tmp_path / "Fotos März" / "ünï cödé (1).png")
+    r = run("denoise", tmp_path / "Fotos März", "-s", "25", "--json")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "Fotos März" / "ünï cödé (1)_denoised.png").is_file()
+    assert json.loads(r.stdout)["items"][0]["input"] == str(src)
