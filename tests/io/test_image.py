@@ -102,12 +102,16 @@ def test_jpeg_keeps_exif_icc_dpi_and_can_strip(tmp_path):
     pim = PILImage.fromarray(a)
     exif = pim.getexif()
     exif[0x010F] = "TestCam"  # Make
+    exif.get_ifd(0x8769)[0x9003] = "2024:01:02 03:04:05"  # Exif sub-IFD: DateTimeOriginal
+    exif.get_ifd(0x8825)[1] = "N"  # GPS sub-IFD
     pim.save(tmp_path / "in.jpg", quality=95, exif=exif, icc_profile=SRGB, dpi=(240, 240))
     img = read_image(tmp_path / "in.jpg")
     assert img.format == "jpeg" and img.bit_depth == 8 and img.color
     write_image(tmp_path / "out.jpg", img)
     out = PILImage.open(tmp_path / "out.jpg")
     assert out.getexif().get(0x010F) == "TestCam"
+    assert out.getexif().get_ifd(0x8769).get(0x9003) == "2024:01:02 03:04:05"
+    assert out.getexif().get_ifd(0x8825).get(1) == "N"
     assert out.info.get("icc_profile") == SRGB
     assert out.info.get("dpi") == pytest.approx((240, 240))
     write_image(tmp_path / "bare.jpg", img, strip_metadata=True)
