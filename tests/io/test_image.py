@@ -239,3 +239,21 @@ def test_opencv_sees_16bit_output(tmp_path):
     a = cv2.imread(str(tmp_path / "o.png"), cv2.IMREAD_UNCHANGED)
     assert a.dtype == np.uint16 and a.shape == (6, 7, 4)
     np.testing.assert_array_equal(a[..., 3], np.rint(img.alpha * 65535))
+
+
+def test_16bit_png_orientation_and_metadata_chunks(tmp_path):
+    from n3cli.io.png_chunks import add_metadata
+    from n3cli.io.writer import _encode_png16
+
+    a = RNG.integers(0, 65536, (6, 10, 3), dtype=np.uint16)
+    exif = PILImage.Exif()
+    exif[0x0112] = 6
+    data = add_metadata(_encode_png16(a, None, Metadata()), icc=SRGB, dpi=(72.0, 72.0), exif=exif.tobytes())
+    (tmp_path / "r.png").write_bytes(data)
+    img = read_image(tmp_path / "r.png")
+    assert img.bit_depth == 16 and img.pixels.shape == (10, 6, 3)  # rotated upright
+    np.testing.assert_array_equal(np.rint(img.pixels * 65535), np.rot90(a, -1))
+    assert img.metadata.icc == SRGB and img.metadata.dpi == pytest.approx((72, 72), rel=1e-3)
+    check = PILImage.Exif()
+    check.load(img.metadata.exif)
+    assert check[0x0112] == 1
