@@ -20,3 +20,18 @@ def test_help_version_and_completion(run):
     r = run("denoise", "--help")
     assert r.exit_code == 0 and "Examples:" in r.stdout and "--sigma" in r.stdout
     assert "_N3_COMPLETE=bash_source" in run("--help").stdout
+
+
+def test_unexpected_errors_are_one_line_unless_debug(run, monkeypatch, tmp_path):
+    import n3cli.cli.denoise_cmd as cmd
+
+    def broken(*a, **k):
+        raise RuntimeError("a bug\nacross lines")
+
+    monkeypatch.setattr(cmd, "plan_batch", broken)
+    r = run("denoise", tmp_path, "-s", "25")
+    assert r.exit_code == 1
+    assert r.stderr.strip() == ("n3: internal error: RuntimeError: a bug across lines "
+                                "(rerun with --debug for the traceback)")
+    r = run("--debug", "denoise", tmp_path, "-s", "25")
+    assert isinstance(r.exception, RuntimeError)
