@@ -103,3 +103,162 @@ def denoise_array(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
         out[..., 1:] -= _CHROMA_SHIFT
         return out @ _OPP  # _OPP is orthonormal: its inverse is its transpose
     raise ValueError(f"cannot run a {desc.image_channels}-channel model on {c} channels")
+
+
+# --- tiled, device- and precision-aware entry point -----------------------------------
+
+# Paper config (706k parameters) on a 2-core CPU, whole-image fp32 inference:
+# seconds per megapixel measured by bench/n3_speed.py (docs/PERFORMANCE.md), and a rough
+# figure for GPUs (scripts/gpu_check.sh measures the real one).
+CPU_SECONDS_PER_MPIXEL_2T = 9.0
+GPU_SECONDS_PER_MPIXEL = 0.05
+
+
+def tile_quantum(model: nn.Module, desc: ModelDescriptor) -> int:
+    """Grid quantum for exact tiling: the N3 stride times the space-to-depth factor."""
+    q = desc.extra.get("tile_quantum") if desc.extra else None
+    if q:
+        return int(q)
+    cfg = getattr(model, "config", None)
+    if cfg is not None and hasattr(cfg, "stride"):
+        return int(cfg.stride) * int(getattr(cfg, "unshuffle", 1))
+    return max(1, desc.size_multiple)
+
+
+def resolve_tiling(h: int, w: int, model: nn.Module, desc: ModelDescriptor, device: torch.device,
+                   tile: int | str = "auto", tile_overlap: int | None = None, mode: str = "exact",
+                   max_memory: int | None = None, dtype: torch.dtype = torch.float32) -> tuple[int, int, str]:
+    """Decide ``(tile, context, mode)`` for an ``h x w`` model input.
+
+    ``tile`` 0 is the whole image; ``"auto"`` picks the largest core whose source fits the
+    memory budget; ``mode`` "auto" is exact when an exact core of at least the halo fits,
+    else blend. Exact mode with ``tile_overlap`` below the model's halo is a usage error.
+    """
+    from n3cli.engine import memory, tiling
+    from n3cli.errors import UsageError
+
+    if mode not in tiling.MODES:
+        raise UsageError(f"unknown tiling mode '{mode}'", "use exact or blend")
+    q = tile_quantum(model, desc)
+    halo = desc.halo
+    if mode == "exact" and tile_overlap is not None and tile_overlap < halo:
+        raise UsageError(f"exact tiling needs an overlap of at least {halo} px for this model",
+                         f"use --tile-overlap {halo} or --tile-mode blend")
+    blend_ctx = tile_overlap if tile_overlap is not None else tiling.DEFAULT_BLEND_OVERLAP
+    exact_ctx = tile_overlap if tile_overlap is not None else halo
+    if isinstance(tile, str):
+        if tile.strip().lower() != "auto":
+            try:
+                tile = int(tile)
+            except ValueError:
+                raise UsageError(f"bad tile size '{tile}'", "use a number of pixels, 0 or auto") from None
+    if isinstance(tile, int):
+        if tile < 0:
+            raise UsageError(f"tile must be >= 0, got {tile}")
+        if mode == "auto":
+            mode = "exact"
+        return tile, (exact_ctx if mode == "exact" else blend_ctx), mode
+    budget = max_memory if max_memory is not None else memory.default_budget(device)
+    bpp = memory.bytes_per_pixel(model, dtype)
+    over = memory.FIXED_OVERHEAD
+    t_exact = tiling.choose_tile(h, w, bpp, budget, exact_ctx, q, over)
+    if t_exact == 0:
+        return 0, exact_ctx, "exact" if mode == "auto" else mode
+    if mode == "exact" or (mode == "auto" and t_exact >= halo):
+        return max(t_exact, tiling.MIN_CORE), exact_ctx, "exact"
+    t_blend = tiling.choose_tile(h, w, bpp, budget, blend_ctx, q, over)
+    return max(t_blend, tiling.MIN_CORE), blend_ctx, "blend"
+
+
+def make_forward(model: nn.Module, device: torch.device, dtype: torch.dtype = torch.float32
+                 ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """One tile: CPU float tensor in, to the device and dtype, model, float CPU out."""
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        return model(t.to(device=device, dtype=dtype)).float().cpu()
+    return fn
+
+
+def denoise_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, sigma: float | None,
+                  device: torch.device, tile: int | str = "auto", tile_overlap: int | None = None,
+                  mode: str = "exact", precision: str = "fp32", max_memory: int | str | None = None,
+                  threads: int | None = None, progress: Callable[[int, int], None] | None = None,
+                  gray_on_color: str = "opponent") -> np.ndarray:
+    """Denoise an H x W x C float image in [0, 1] with tiling, device and precision.
+
+    ``tile``: ``"auto"`` (from the memory budget ``max_memory``, default a safe share of
+    free RAM or GPU memory), a core size in pixels, or 0 for the whole image.
+    ``mode``: "exact" (tiles carry the model's full dependency radius: same output as
+    whole-image inference), "blend" (raised-cosine overlap of ``tile_overlap`` px) or
+    "auto" (exact when affordable). ``progress(done, total)`` is called after every tile
+    (``total`` counts all planes of a colour image run per channel). The model is moved
+    to ``device`` and cast to ``precision`` in place. Returns float32 H x W x C.
+    """
+    from n3cli.engine import memory, precision as prec, tiling
+
+    prec.set_threads(threads)
+    dtype = prec.resolve_precision(precision, device, desc)
+    model = prec.cast_model(model.to(device).eval(), dtype)
+    budget = memory.parse_size(max_memory)
+    planes = 1 if image.ndim == 2 or image.shape[2] == desc.image_channels else \
+        (3 if desc.image_channels == 1 else 1)
+    base = make_forward(model, device, dtype)
+    state = {"plane": 0}
+
+    def forward(inp: torch.Tensor) -> torch.Tensor:
+        _, _, h, w = inp.shape
+        t, ctx, m = resolve_tiling(h, w, model, desc, device, tile, tile_overlap, mode, budget, dtype)
+        plane = state["plane"]
+        state["plane"] += 1
+        report = None
+        if progress is not None:
+            def report(done: int, total: int) -> None:
+                progress(plane * total + done, planes * total)
+        if t == 0:
+            out = base(inp)
+            if report:
+                report(1, 1)
+            return out
+        return tiling.run_tiled(base, inp, t, ctx, m, tile_quantum(model, desc), desc.min_size,
+                                report)
+
+    return denoise_array(model, desc, image, sigma, device, gray_on_color, forward=forward)
+
+
+def estimate_seconds(h: int, w: int, desc: ModelDescriptor, device: torch.device,
+                     tile: int = 0, mode: str = "exact", tile_overlap: int | None = None,
+                     seconds_per_mpixel: float | None = None, quantum: int = 5) -> float:
+    """Rough wall time to denoise an ``h x w`` image (one plane), for a one-line notice.
+
+    Throughput is the benchmark's measured seconds per megapixel (scaled by the CPU
+    thread count) or ``seconds_per_mpixel`` (e.g. from :func:`probe_seconds_per_mpixel`);
+    tiling adds the area of the tiles' context.
+    """
+    from n3cli.engine import tiling
+
+    if seconds_per_mpixel is None:
+        if device.type == "cpu":
+            seconds_per_mpixel = CPU_SECONDS_PER_MPIXEL_2T * 2 / max(1, torch.get_num_threads())
+        else:
+            seconds_per_mpixel = GPU_SECONDS_PER_MPIXEL
+    h, w = max(h, desc.min_size), max(w, desc.min_size)
+    ctx = tile_overlap if tile_overlap is not None else (
+        desc.halo if mode == "exact" else tiling.DEFAULT_BLEND_OVERLAP)
+    area = sum(t.area for t in tiling.plan_tiles(h, w, tile, ctx, quantum, desc.min_size))
+    return seconds_per_mpixel * area / 1e6
+
+
+@torch.inference_mode()
+def probe_seconds_per_mpixel(model: nn.Module, desc: ModelDescriptor, device: torch.device,
+                             size: int = 160) -> float:
+    """Time one ``size x size`` forward pass (after a warm-up) and scale to a megapixel."""
+    import time
+
+    x = torch.rand(1, desc.image_channels + int(desc.noise_map), size, size, device=device)
+    model(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    model(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) * 1e6 / (size * size)

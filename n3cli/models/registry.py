@@ -36,15 +36,17 @@ class ModelSpec:
 def dependency_radius(cfg: N3NetConfig) -> int:
     """How many input pixels away one output pixel can depend on (exact-tiling halo).
 
-    Each 3x3 conv adds 1. An N3 block reads its embedding/temperature CNNs (embed_depth)
-    over the query patch and over candidate patches up to ``window // 2`` patches away;
-    a shifted window near a tile edge can reach ``window - 1`` patches away, plus one
-    patch extent for the fold and one stride for the padding alignment.
+    Each 3x3 conv adds 1. An N3 block reads its embedding/temperature CNNs
+    (``embed_depth`` convs) over its candidates' patches; a query's window, shifted to
+    stay inside the grid near a border, can reach ``window - 1`` strides past the query
+    patch's start, plus the patch extent. The sum over layers bounds the composition
+    (measured with gradients of the reference implementation: 138 px for the paper
+    config, against 182 here; tests/engine/test_tiling.py checks exact tiling with it).
     """
     s = cfg.unshuffle
-    n3 = (cfg.window - 1) * cfg.stride + 2 * cfg.patch + cfg.stride + cfg.embed_depth
+    n3 = (cfg.window - 1) * cfg.stride + cfg.patch - 1 + cfg.embed_depth
     r = (cfg.num_n3 + 1) * cfg.depth + cfg.num_n3 * n3
-    return r * s
+    return r * s + (s - 1)
 
 
 def descriptor_for(cfg: N3NetConfig, **kw) -> ModelDescriptor:

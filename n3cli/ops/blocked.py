@@ -82,10 +82,35 @@ def n3_aggregate_blocked(
 ) -> torch.Tensor:
     """Same contract as :func:`n3cli.ops.reference.n3_aggregate_reference`.
 
+    When ``patch`` is a multiple of ``stride`` (the paper's 10 / 5) the work goes to the
+    cell kernel (:mod:`n3cli.ops.cells`), which needs several times fewer operations;
+    other geometries use the patch-space GEMMs below.
     In training mode (``bn.training``) all blocks go through one chunk so that the
     distance BatchNorm sees the statistics of the whole batch, as upstream's dense
     formulation does; this is what training crops (80 x 80: one 15 x 15 grid) need.
     """
+    if patch % stride == 0:
+        from n3cli.ops.cells import n3_aggregate_cells  # cells reuses this module's plan
+
+        return n3_aggregate_cells(x, e, log_temp, bn, k, patch, stride, window, block,
+                                  max_chunk_bytes)
+    return n3_aggregate_patches(x, e, log_temp, bn, k, patch, stride, window, block,
+                                max_chunk_bytes)
+
+
+def n3_aggregate_patches(
+    x: torch.Tensor,
+    e: torch.Tensor,
+    log_temp: torch.Tensor,
+    bn: nn.BatchNorm1d,
+    k: int,
+    patch: int = 10,
+    stride: int = 5,
+    window: int = 15,
+    block: int = DEFAULT_BLOCK,
+    max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> torch.Tensor:
+    """The patch-space blocked kernel (any patch / stride); see the module docstring."""
     b, c, h, w = x.shape
     g = PatchGrid(h, w, patch, stride, window)
     n1, n2 = g.shape

@@ -30,7 +30,37 @@ def continuous_knn(logits: torch.Tensor, k: int) -> torch.Tensor:
     ``logits`` has candidates on the last dimension, ``-inf`` where a candidate is not
     allowed. The result has shape ``(k, *logits.shape)``; each slice sums to 1 over the
     candidates. Softmax and log1mexp run in float32 (or float64) whatever the input dtype.
+
+    ``log(1 - exp(w))`` is evaluated as ``log1p(-W)`` with ``W = exp(w)`` (already
+    needed as the output) everywhere but at each row's largest weight, which gets the
+    two-branch :func:`log1mexp`: the weights of a row sum to 1, so only its largest can
+    exceed 1/2, the one place where ``log1p(-W)`` would lose precision. The result equals
+    :func:`log1mexp` on every entry (up to rounding) for a fraction of the passes.
     """
+    if logits.dtype not in (torch.float32, torch.float64):
+        logits = logits.float()
+    out = []
+    for r in range(k):
+        w = torch.log_softmax(logits, dim=-1)
+        weight = torch.exp(w)
+        out.append(weight)
+        if r == k - 1:
+            break  # the last update would be unused
+        wmax, arg = w.max(dim=-1, keepdim=True)
+        # Clamping at 1/2 changes no entry that is kept (only the row maximum can exceed
+        # it) but keeps log1p finite where W == 1, whose gradient would otherwise be NaN.
+        if logits.requires_grad:
+            step = torch.log1p(torch.clamp(-weight, min=-0.5))
+        else:
+            step = torch.neg(weight).clamp_(min=-0.5).log1p_()
+        step = step.scatter_(-1, arg, log1mexp(wmax)) if not logits.requires_grad \
+            else step.scatter(-1, arg, log1mexp(wmax))
+        logits = logits + step
+    return torch.stack(out, dim=0)
+
+
+def continuous_knn_exact(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """The plain recursion with :func:`log1mexp` on every entry (the reference's)."""
     if logits.dtype not in (torch.float32, torch.float64):
         logits = logits.float()
     out = []

@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from n3cli.ops.geometry import PatchGrid
-from n3cli.ops.knn import continuous_knn
+from n3cli.ops.knn import continuous_knn_exact
 
 
 def n3_aggregate_reference(
@@ -37,7 +37,7 @@ def n3_aggregate_reference(
     ec = eq[:, cand]  # (B, M, Cn, De)
     dist = -((eq[:, :, None, :] - ec) ** 2).sum(-1)  # (B, M, Cn)
     dist = bn(dist.reshape(-1, 1)).reshape(dist.shape)
-    weights = continuous_knn(dist / temp[..., None], k)  # (k, B, M, Cn)
+    weights = continuous_knn_exact(dist / temp[..., None], k)  # (k, B, M, Cn)
     xc = xq[:, cand]  # (B, M, Cn, Dx)
     z = torch.einsum("kbmc,bmcd->bkdm", weights.to(xc.dtype), xc)  # (B, k, Dx, M)
     hp, wp = g.padded_size

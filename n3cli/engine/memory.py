@@ -1,0 +1,94 @@
+"""Memory budgets: how much the engine may use, and how much a tile of a model needs.
+
+Inference memory of N3Net is linear in pixels: the convolution activations, the N3
+blocks' unfolded inputs and their k aggregated images; the N3 kernels' per-chunk
+buffers are bounded separately (``max_chunk_bytes``). ``bytes_per_pixel`` is an estimate
+from the architecture; bench/tiling.py and bench/n3_speed.py measure the real figure
+(docs/PERFORMANCE.md) and the estimate is kept above it.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+
+import torch
+import torch.nn as nn
+
+# Never plan with more than this on the CPU by default: the image, the output and the
+# interpreter come on top, and a 12-MP job must stay under 2 GB of peak RSS.
+CPU_DEFAULT_CAP = 1 << 30
+CPU_FRACTION = 0.4
+GPU_FRACTION = 0.6
+FIXED_OVERHEAD = 96 << 20  # N3 chunk buffers (64 MiB) and allocator slack
+
+
+def available_ram() -> int:
+    """Bytes of RAM available to new allocations (MemAvailable), or 4 GiB if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def peak_rss() -> int:
+    """Peak resident set size of this process in bytes (ru_maxrss)."""
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r if os.uname().sysname == "Darwin" else r * 1024
+
+
+def current_rss() -> int:
+    """Current resident set size in bytes (from /proc; falls back to the peak)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return peak_rss()
+
+
+def default_budget(device: torch.device) -> int:
+    """A safe share of free memory on ``device`` for one tile's activations."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * GPU_FRACTION)
+    return int(min(available_ram() * CPU_FRACTION, CPU_DEFAULT_CAP))
+
+
+def bytes_per_pixel(model: nn.Module, dtype: torch.dtype = torch.float32) -> int:
+    """Estimated peak inference bytes per input pixel for ``model`` (whole-image path)."""
+    cfg = getattr(model, "config", None)
+    if cfg is None:
+        return 2048 * _itemsize(dtype) // 4
+    s2 = cfg.unshuffle ** 2
+    c, k = cfg.n3_channels, cfg.k
+    # float32 values alive at the N3 block's peak: its input and the concatenated output
+    # ((k+1) c), the k aggregated images twice (cells and cropped copy), the embedding
+    # network's widest layer twice, the cell copies of x and e; or a local CNN's two
+    # widest activations. Measured on the paper config: see docs/PERFORMANCE.md.
+    n3 = (k + 1) * c * 2 + 3 * k * c + 2 * cfg.embed_features + 4 * c + 8
+    conv = 3 * cfg.features + (k + 1) * c
+    floats = max(n3, conv)
+    # Convolutions run in the requested dtype; N3 internals stay float32.
+    return int(floats * 4 * 1.25) // s2 + 1
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def parse_size(text: str | int | None) -> int | None:
+    """``"2G"``, ``"512M"``, ``"1.5GB"`` or a byte count -> bytes (None stays None)."""
+    if text is None or isinstance(text, int):
+        return text
+    t = str(text).strip().upper().removesuffix("B").removesuffix("I")
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    if t and t[-1] in mult:
+        return int(float(t[:-1]) * mult[t[-1]])
+    return int(float(t))

@@ -1,0 +1,65 @@
+"""Numeric precision of inference: fp32, fp16, bf16, and CPU threads.
+
+Half precision applies to the convolutions only. The N3 kernels cast their inputs to
+float32 and compute distances, softmax, log1mexp and aggregation there
+(:mod:`n3cli.ops.cells`), and every BatchNorm stays float32: the distance BatchNorm's
+running variance is as small as 5e-6, below fp16's normal range.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from n3cli.errors import UsageError
+from n3cli.models.descriptor import ModelDescriptor
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def _probe(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether a 3x3 convolution runs in ``dtype`` on ``device``."""
+    try:
+        x = torch.zeros(1, 2, 4, 4, device=device, dtype=dtype)
+        wt = torch.zeros(2, 2, 3, 3, device=device, dtype=dtype)
+        torch.nn.functional.conv2d(x, wt, padding=1)
+        return True
+    except (RuntimeError, TypeError, NotImplementedError):
+        return False
+
+
+def resolve_precision(name: str, device: torch.device, desc: ModelDescriptor | None = None) -> torch.dtype:
+    """Map ``fp32|fp16|bf16`` to a dtype the device and the model support, else UsageError."""
+    key = (name or "fp32").strip().lower()
+    if key not in PRECISIONS:
+        raise UsageError(f"unknown precision '{name}'", "use fp32, fp16 or bf16")
+    dtype = PRECISIONS[key]
+    if dtype == torch.float32:
+        return dtype
+    if desc is not None and not desc.supports_half:
+        raise UsageError(f"this model does not support {key}", "use --precision fp32")
+    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        raise UsageError(f"{key} is not supported by {torch.cuda.get_device_name(device)}",
+                         "use --precision fp16 or fp32")
+    if not _probe(device, dtype):
+        raise UsageError(f"{key} is not supported on {device.type}", "use --precision fp32")
+    return dtype
+
+
+def cast_model(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Convert ``model`` to ``dtype`` in place, keeping every BatchNorm in float32."""
+    model.to(dtype)
+    if dtype != torch.float32:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.float()
+    return model
+
+
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` CPU threads for intra-op parallelism (None: leave torch's default)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise UsageError(f"threads must be at least 1, got {threads}")
+    torch.set_num_threads(int(threads))

@@ -1,0 +1,162 @@
+"""N3 aggregation on stride cells: the fast path when the patch is a multiple of the stride.
+
+With ``patch = m * stride`` the zero-padded image is a grid of ``stride x stride`` *cells*
+and every patch is an ``m x m`` square of cells. Two identities then cut the work:
+
+- distances: ``||E_q - E_c||^2`` is the sum over the ``m*m`` cell positions of cell-level
+  distances, and cell pairs are shared by many (query, candidate) pairs, so one GEMM over
+  the cells of a block of queries against the cells of their window union (``m*m`` times
+  fewer dimensions) followed by ``m*m`` shifted slice sums gives every patch distance;
+- aggregation + fold: an output cell receives ``sum_q sum_c W[q, c] * cell(c + (a - q))``
+  over the ``m*m`` queries ``q`` whose patch holds it, so the weights are first scattered
+  (``m*m`` shifted slice adds) into a cell-to-cell matrix and one GEMM against the union's
+  cells gives the already-folded output: the GEMM is ``m*m`` times smaller than the
+  patch-space one and the fold adds whole cells, not pixels.
+
+Blocks, chunks, the "owned" mask and the training-mode single chunk follow
+:mod:`n3cli.ops.blocked`, whose plan this module reuses. Everything is plain differentiable
+torch, so autograd provides the backward pass.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from n3cli.ops.geometry import PatchGrid
+from n3cli.ops.knn import continuous_knn
+
+
+def to_cells(t: torch.Tensor, g: PatchGrid) -> torch.Tensor:
+    """(B, C, H, W) -> (B, N1*N2, C*s*s): the zero-padded image as rows of stride cells."""
+    s = g.stride
+    tp = F.pad(t, g.pad)
+    b, c, hp, wp = tp.shape
+    n1, n2 = hp // s, wp // s
+    return tp.reshape(b, c, n1, s, n2, s).permute(0, 2, 4, 1, 3, 5).reshape(b, n1 * n2, c * s * s)
+
+
+def cell_coverage(g: PatchGrid, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(N1*N2,) number of patches holding each cell (the fold's divisor, per cell)."""
+    m = g.patch // g.stride
+    n1, n2 = g.shape
+    per_axis = []
+    for n in (n1, n2):
+        i = torch.arange(n + m - 1, device=device)
+        per_axis.append((torch.minimum(i, torch.tensor(n - 1, device=device))
+                         - torch.clamp(i - m + 1, min=0) + 1).to(dtype))
+    return (per_axis[0][:, None] * per_axis[1][None, :]).reshape(-1)
+
+
+def n3_aggregate_cells(
+    x: torch.Tensor,
+    e: torch.Tensor,
+    log_temp: torch.Tensor,
+    bn: nn.BatchNorm1d,
+    k: int,
+    patch: int,
+    stride: int,
+    window: int,
+    block: int,
+    max_chunk_bytes: int,
+) -> torch.Tensor:
+    """Same contract as :func:`n3cli.ops.reference.n3_aggregate_reference`."""
+    from n3cli.ops.blocked import _axis_plan, _distance_bn  # shared plan, no import cycle
+
+    if patch % stride:
+        raise ValueError("the cell kernel needs patch to be a multiple of stride")
+    m = patch // stride
+    b, c, h, w = x.shape
+    g = PatchGrid(h, w, patch, stride, window)
+    n1, n2 = g.shape
+    ncl1, ncl2 = n1 + m - 1, n2 + m - 1
+    dev = x.device
+    cdt = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    xc = to_cells(x.to(cdt), g)  # (B, Ncells, Dx) Dx = C*s*s
+    ec = to_cells(e.to(cdt), g)  # (B, Ncells, De)
+    temp = 0.1 * torch.exp(g.patch_mean(log_temp.to(cdt)))  # (B, M)
+    dx, de = xc.shape[-1], ec.shape[-1]
+
+    training = bn.training
+    if training:
+        block = max(n1, n2)  # one block, one chunk: exact batch statistics
+    rows = _axis_plan(g, 0, block)
+    cols = _axis_plan(g, 1, block)
+    nbr, bq1 = rows.queries.shape
+    nbc, bq2 = cols.queries.shape
+    u1, u2 = rows.cands.shape[1], cols.cands.shape[1]
+    q1c, q2c, c1c, c2c = bq1 + m - 1, bq2 + m - 1, u1 + m - 1, u2 + m - 1
+    nq, nc, qcells, ccells = bq1 * bq2, u1 * u2, q1c * q2c, c1c * c2c
+    nblocks = nbr * nbc
+
+    # float32 values held per block in one chunk: gathered cells, cell distances, the
+    # patch distances with the k weight maps and knn temporaries, the cell weight matrix
+    # and the aggregated cells.
+    per_block = 4 * b * (ccells * (dx + de) + qcells * (de + ccells) + (k + 6) * nq * nc
+                         + k * qcells * (ccells + dx))
+    chunk = nblocks if training else max(1, min(nblocks, max_chunk_bytes // max(per_block, 1)))
+
+    out = torch.zeros(b, ncl1 * ncl2, k * dx, device=dev, dtype=cdt)
+    ar_q1, ar_q2 = torch.arange(q1c), torch.arange(q2c)
+    ar_c1, ar_c2 = torch.arange(c1c), torch.arange(c2c)
+    for start in range(0, nblocks, chunk):
+        ids = torch.arange(start, min(start + chunk, nblocks))
+        br, bc = ids // nbc, ids % nbc
+        nb = len(ids)
+        qr, qc = rows.queries[br], cols.queries[bc]  # (nb, bq1), (nb, bq2)
+        cr, cc = rows.cands[br], cols.cands[bc]  # (nb, u1), (nb, u2)
+        qcell = ((qr[:, :1] + ar_q1)[:, :, None] * ncl2 + (qc[:, :1] + ar_q2)[:, None, :])
+        ccell = ((cr[:, :1] + ar_c1)[:, :, None] * ncl2 + (cc[:, :1] + ar_c2)[:, None, :])
+        qcell = qcell.reshape(nb, qcells).to(dev)
+        ccell = ccell.reshape(nb, ccells).to(dev)
+        valid = rows.valid[br][:, :, None, :, None] & cols.valid[bc][:, None, :, None, :]
+        valid = valid.reshape(nb, nq, nc)
+        if g.excludes_self:
+            qflat = (qr[:, :, None] * n2 + qc[:, None, :]).reshape(nb, nq, 1)
+            cflat = (cr[:, :, None] * n2 + cc[:, None, :]).reshape(nb, 1, nc)
+            valid = valid & (qflat != cflat)
+        valid = valid.to(dev)
+        owned = (rows.owned[br][:, :, None] & cols.owned[bc][:, None, :]).to(dev)
+        qidx = (qr[:, :, None] * n2 + qc[:, None, :]).reshape(nb, nq).to(dev)
+
+        # Cell-level distances, centred on the union's mean (translation invariance) so
+        # that |q|^2 + |c|^2 - 2 q.c does not cancel catastrophically.
+        ecq = ec[:, qcell]  # (B, nb, Qc, De), fresh copies: centred in place
+        ecc = ec[:, ccell]  # (B, nb, Cc, De)
+        centre = ecc.mean(dim=2, keepdim=True)
+        ecq.sub_(centre)
+        ecc.sub_(centre)
+        dcell = torch.matmul(ecq, ecc.transpose(-1, -2)).mul_(2)
+        dcell = dcell - (torch.linalg.vecdot(ecq, ecq)[..., None]
+                         + torch.linalg.vecdot(ecc, ecc)[..., None, :])
+        dcell = dcell.reshape(b, nb, q1c, q2c, c1c, c2c)
+        dist = None
+        for o1 in range(m):
+            for o2 in range(m):
+                part = dcell[:, :, o1:o1 + bq1, o2:o2 + bq2, o1:o1 + u1, o2:o2 + u2]
+                dist = part if dist is None else dist + part
+        dist = dist.reshape(b, nb, nq, nc)
+
+        validb = valid.unsqueeze(0).expand_as(dist)
+        dist = _distance_bn(dist, validb, bn)
+        logits = dist / temp[:, qidx][..., None]
+        logits = logits.masked_fill(~validb, float("-inf"))
+        weights = continuous_knn(logits, k)  # (k, B, nb, nq, nc)
+        weights = weights.reshape(k, b, nb, bq1, bq2, u1, u2).permute(1, 2, 3, 4, 0, 5, 6)
+        weights = weights * owned[None, :, :, :, None, None, None].to(weights.dtype)
+
+        # Scatter patch weights to cell weights: query cell q+o takes candidate cell c+o.
+        a = torch.zeros(b, nb, q1c, q2c, k, c1c, c2c, device=dev, dtype=weights.dtype)
+        for o1 in range(m):
+            for o2 in range(m):
+                a[:, :, o1:o1 + bq1, o2:o2 + bq2, :, o1:o1 + u1, o2:o2 + u2] += weights
+        z = torch.matmul(a.reshape(b, nb, qcells * k, ccells), xc[:, ccell])  # (B,nb,Qc*k,Dx)
+        out.index_add_(1, qcell.reshape(-1), z.reshape(b, nb * qcells, k * dx))
+
+    out = out / cell_coverage(g, dev, out.dtype)[None, :, None]
+    s = stride
+    hp, wp = g.padded_size
+    img = out.reshape(b, ncl1, ncl2, k, c, s, s).permute(0, 3, 4, 1, 5, 2, 6)
+    img = img.reshape(b, k, c, hp, wp)
+    return g.crop(img).to(x.dtype)

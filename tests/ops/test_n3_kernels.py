@@ -1,0 +1,195 @@
+"""The fast N3 kernels (cells / patch-space blocked) against the plain reference.
+
+Runs on the device named by ``N3_TEST_DEVICE`` (default cpu); scripts/gpu_check.sh runs it
+on CUDA.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from n3cli.ops import blocked, reference
+from n3cli.ops.blocked import n3_aggregate_blocked, n3_aggregate_patches
+from n3cli.ops.geometry import PatchGrid
+from n3cli.ops.knn import continuous_knn, continuous_knn_exact
+
+DEVICE = torch.device(os.environ.get("N3_TEST_DEVICE", "cpu"))
+
+# (patch, stride, window): the paper's (cells kernel), a small one (cells kernel) and one
+# whose patch is not a multiple of the stride (patch-space kernel).
+GEOMETRIES = [(10, 5, 15), (4, 2, 5), (5, 3, 4)]
+SIZES = [(1, 1), (7, 13), (23, 37), (84, 91), (96, 103)]
+
+
+def _bn(dtype=torch.float32, train=False, var=0.5, mean=-2.0) -> nn.BatchNorm1d:
+    bn = nn.BatchNorm1d(1).to(DEVICE, dtype)
+    with torch.no_grad():
+        bn.running_var.fill_(var)
+        bn.running_mean.fill_(mean)
+        bn.weight.fill_(1.3)
+        bn.bias.fill_(0.2)
+    return bn.train(train)
+
+
+def _inputs(h, w, dtype=torch.float32, b=2, c=3, ce=4, seed=0):
+    """Inputs at realistic scales: logits of order 1-30 after BN and temperature."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(b, c, h, w, generator=g, dtype=torch.float64)
+    e = torch.randn(b, ce, h, w, generator=g, dtype=torch.float64) * 0.05
+    lt = torch.randn(b, 1, h, w, generator=g, dtype=torch.float64) * 0.3 + 1.0
+    return [t.to(DEVICE, dtype).requires_grad_() for t in (x, e, lt)]
+
+
+def _run(fn, x, e, lt, bn, k, geom, upstream, **kw):
+    out = fn(x, e, lt, bn, k, *geom, **kw)
+    grads = torch.autograd.grad((out * upstream).sum(), (x, e, lt))
+    return out.detach(), grads
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max().clamp(min=1e-12)).item()
+
+
+@pytest.mark.parametrize("geom", GEOMETRIES)
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("train", [False, True])
+def test_fast_matches_reference_float32(geom, size, train):
+    """Eval mode: forward to 1e-5, gradients of x and e to 1e-5 relative (max / max).
+
+    Everywhere the fast path must also be as close to the float64 truth as the float32
+    reference is: the log-temperature gradient is a sum of softmax terms that cancel (the
+    float32 reference is ~3e-5 relative from the truth on small windows), and training
+    mode's BatchNorm over nearly equal distances amplifies rounding (the float32
+    reference is ~1.5e-5 from the truth there), so a bare 1e-5 between two float32
+    results would test rounding noise.
+    """
+    h, w = size
+    k = 3
+    up = torch.randn(2, k, 3, h, w, generator=torch.Generator().manual_seed(1),
+                     dtype=torch.float64).to(DEVICE)
+    ref = reference.n3_aggregate_reference
+    x, e, lt = _inputs(h, w)
+    out_r, g_r = _run(ref, x, e, lt, _bn(train=train), k, geom, up.float())
+    out_f, g_f = _run(n3_aggregate_blocked, x, e, lt, _bn(train=train), k, geom, up.float())
+    x, e, lt = _inputs(h, w, dtype=torch.float64)
+    out_t, g_t = _run(ref, x, e, lt, _bn(torch.float64, train=train), k, geom, up)
+    assert out_f.shape == (2, k, 3, h, w)
+    if not train:
+        assert (out_f - out_r).abs().max().item() <= 1e-5
+        assert _rel(g_f[0], g_r[0]) <= 1e-5
+        assert _rel(g_f[1], g_r[1]) <= 1e-5
+    # Training mode's noise floor is ~1e-5 for both implementations: allow 3e-5 there.
+    floor = 3e-5 if train else 1e-5
+    err_f = (out_f.double() - out_t).abs().max().item()
+    err_r = (out_r.double() - out_t).abs().max().item()
+    assert err_f <= max(floor, 2 * err_r)
+    for gf, gr, gt in zip(g_f, g_r, g_t):
+        assert _rel(gf.double(), gt) <= max(floor, 2 * _rel(gr.double(), gt))
+
+
+@pytest.mark.parametrize("block,chunk", [(1, 1 << 30), (3, 1), (4, 200_000), (6, 1 << 30)])
+def test_block_and_chunk_sizes_do_not_change_the_result(block, chunk):
+    x, e, lt = _inputs(97, 88, b=1)
+    bn = _bn()
+    with torch.no_grad():
+        ref = reference.n3_aggregate_reference(x, e, lt, bn, 4)
+        fast = n3_aggregate_blocked(x, e, lt, bn, 4, block=block, max_chunk_bytes=chunk)
+    assert (fast - ref).abs().max().item() <= 1e-5
+
+
+def test_cells_and_patch_space_kernels_agree():
+    x, e, lt = _inputs(90, 101, dtype=torch.float64)
+    bn = _bn(torch.float64)
+    with torch.no_grad():
+        a = n3_aggregate_blocked(x, e, lt, bn, 5)
+        b = n3_aggregate_patches(x, e, lt, bn, 5)
+    assert (a - b).abs().max().item() <= 1e-10
+
+
+@pytest.mark.parametrize("geom", [(4, 2, 3), (3, 2, 3)])
+@pytest.mark.parametrize("train", [False, True])
+def test_gradcheck_float64(geom, train):
+    x, e, lt = _inputs(9, 11, dtype=torch.float64, b=1, c=2, ce=2)
+    bn = _bn(torch.float64, train=train)
+    fn = lambda x, e, lt: n3_aggregate_blocked(x, e, lt, bn, 2, *geom, block=2)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, e, lt), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+def test_k1_low_temperature_selects_the_true_nearest_neighbour():
+    h, w = 42, 47
+    g = PatchGrid(h, w)
+    x, e, _ = _inputs(h, w, b=1)
+    e = (e.detach() * 20).requires_grad_(False)  # well separated patches
+    lt = torch.full((1, 1, h, w), -12.0, device=DEVICE)  # T = 0.1 * e^-12
+    bn = _bn(var=1.0, mean=0.0)
+    with torch.no_grad():
+        bn.weight.fill_(1.0)
+        bn.bias.fill_(0.0)
+        out = n3_aggregate_blocked(x.detach(), e, lt, bn, 1)[:, 0]
+        # Brute force: each query takes the x patch of its closest candidate.
+        eq = g.unfold(e).transpose(1, 2)[0]
+        xq = g.unfold(x.detach()).transpose(1, 2)[0]
+        cand = g.candidate_index().to(DEVICE)
+        d = ((eq[:, None, :] - eq[cand]) ** 2).sum(-1)
+        best = cand.gather(1, d.argmin(1, keepdim=True))[:, 0]
+        hp, wp = g.padded_size
+        z = F.fold(xq[best].T[None], (hp, wp), g.patch, stride=g.stride)
+        expect = g.crop(z / g.coverage(DEVICE))
+    assert (out - expect).abs().max().item() <= 1e-5
+
+
+def test_reference_is_invariant_to_candidate_order(monkeypatch):
+    x, e, lt = _inputs(85, 92, b=1)
+    bn = _bn()
+    with torch.no_grad():
+        base = reference.n3_aggregate_reference(x, e, lt, bn, 3)
+        orig = PatchGrid.candidate_index
+        perm = torch.randperm(224, generator=torch.Generator().manual_seed(3))
+        monkeypatch.setattr(PatchGrid, "candidate_index", lambda self: orig(self)[:, perm])
+        permuted = reference.n3_aggregate_reference(x, e, lt, bn, 3)
+    assert (base - permuted).abs().max().item() <= 1e-6
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0, 1000.0])
+def test_fast_knn_matches_exact_recursion(scale):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(64, 40, generator=g, dtype=torch.float64) * scale
+    logits[:, 3:11] = float("-inf")
+    logits[0, :] = float("-inf")
+    logits[0, 5] = 0.0  # a single allowed candidate: W == 1 every round
+    logits = logits.to(DEVICE).requires_grad_()
+    up = torch.randn(6, 64, 40, generator=g, dtype=torch.float64).to(DEVICE)
+    a, b = continuous_knn(logits, 6), continuous_knn_exact(logits, 6)
+    ga = torch.autograd.grad((a * up).sum(), logits)[0]
+    gb = torch.autograd.grad((b * up).sum(), logits)[0]
+    assert torch.isfinite(ga).all()
+    assert (a - b).abs().max().item() <= 1e-12
+    assert (ga - gb).abs().max().item() <= 1e-10
+    assert torch.allclose(a.sum(-1), torch.ones_like(a.sum(-1)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs_are_aggregated_in_float32(dtype):
+    x, e, lt = [t.detach() for t in _inputs(88, 86, b=1)]
+    bn = _bn()
+    xh, eh, lth = x.to(dtype), e.to(dtype), lt.to(dtype)
+    try:
+        with torch.no_grad():
+            out = n3_aggregate_blocked(xh, eh, lth, bn, 3)
+    except RuntimeError as err:  # pragma: no cover - device without that dtype
+        pytest.skip(f"{dtype} unsupported here: {err}")
+    assert out.dtype == dtype
+    with torch.no_grad():
+        ref = reference.n3_aggregate_reference(xh.float(), eh.float(), lth.float(), bn, 3)
+    # Only the final rounding to the half type separates them.
+    assert (out.float() - ref).abs().max().item() <= 2 * torch.finfo(dtype).eps
+
+
+def test_blocked_module_keeps_its_public_names():
+    assert blocked.DEFAULT_BLOCK >= 1 and blocked.DEFAULT_CHUNK_BYTES > 0
+    assert callable(blocked.n3_aggregate_blocked)
