@@ -64,7 +64,8 @@ def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes
     r = train(cfg, opts)
     if r.exported:
         how = {"": "finished", "max-steps": "stopped at --max-steps",
-               "max-minutes": "stopped at --max-minutes"}[r.stopped]
+               "max-minutes": "stopped at --max-minutes",
+               "diverged": "stopped after repeated divergence (last good state kept)"}[r.stopped]
         rate = f", {r.samples_per_s:.1f} samples/s" if r.samples_per_s else ""
         loss = f", loss {r.final_loss:.4f}" if r.final_loss is not None else ""
         val = f", validation PSNR {r.val['mean']:.2f} dB" if "mean" in r.val else ""
@@ -72,6 +73,8 @@ def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes
                    f"{r.wall_s / 60:.1f} min", err=True)
         for p in r.exported:
             click.echo(str(p))
+    if r.stopped == "diverged":
+        sys.exit(1)  # exported, but the caller must know the run did not complete
 
 
 def _toml_str(s: str) -> str:

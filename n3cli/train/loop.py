@@ -33,7 +33,7 @@ from n3cli.data.degrade import crop_batch, to_float
 from n3cli.data.folder import load_training_bank, load_validation_images
 from n3cli.engine.device import resolve_device
 from n3cli.errors import CheckpointError, N3Error, UsageError
-from n3cli.models.blocks import N3Block
+from n3cli.models.blocks import LocalCNN, N3Block
 from n3cli.models.n3net import N3Net
 from n3cli.train import checkpoint as ckpt
 from n3cli.train.config import TrainConfig, identity, to_toml, with_num_images
@@ -196,6 +196,11 @@ class _Run:
         self.model = N3Net(cfg.model).to(device)
         if cfg.runtime.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        for m in self.model.modules():
+            if isinstance(m, LocalCNN):
+                # bn1 exists only for checkpoint compatibility and is never applied: no
+                # gradient ever reaches it (DDP would wait for one and fail).
+                m.bn1.requires_grad_(False)
         if cfg.runtime.amp == "bf16":
             keep_n3_fp32(self.model)
         self.optimizer = make_optimizer(self.model, cfg, device)
@@ -322,22 +327,21 @@ class _Run:
                        for i, st in opt["state"].items()},
              "param_groups": copy.deepcopy(opt["param_groups"])})
 
-    def _rollback(self, reporter: Reporter) -> None:
+    def _rollback(self, reporter: Reporter) -> bool:
         """A non-finite loss: go back to the last good state and go on with the next batches.
 
-        All ranks see the same (all-reduced) loss, so they roll back together. A run that
-        keeps diverging stops with an error instead of exporting garbage.
+        All ranks see the same (all-reduced) loss, so they roll back together. Returns
+        False once the run has diverged too often: the loop then stops with the last good
+        state (checkpointed and exported, marked "diverged") rather than lose the run.
         """
         self.rollbacks += 1
-        snap = getattr(self, "_snap", None)
-        if snap is None or self.rollbacks > self.MAX_ROLLBACKS:
-            raise N3Error(f"training diverged at step {self.step} (non-finite loss)",
-                          "lower optim.lr, or resume from the last checkpoint")
+        snap = self._snap
         self.model.load_state_dict(snap[0])
         self.optimizer.load_state_dict(snap[1])
         self._log({"event": "rollback", "step": self.step, "count": self.rollbacks})
         reporter.message(f"step {self.step}: non-finite loss, rolled back to the last good state "
                          f"({self.rollbacks}/{self.MAX_ROLLBACKS})")
+        return self.rollbacks < self.MAX_ROLLBACKS
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -385,9 +389,11 @@ class _Run:
                         loss_sum.zero_()
                         loss_n = 0
                         if not math.isfinite(last_loss):
-                            self._rollback(reporter)
                             last_loss = good_loss
-                            continue
+                            if self._rollback(reporter):
+                                continue
+                            stopped = "diverged"
+                            break
                         self._snapshot()
                         self.history["loss"].append([self.step, last_loss])
                         self._log({"step": self.step, "loss": last_loss, "lr": lr,
@@ -415,6 +421,8 @@ class _Run:
                     if due and self.step < stop_at:
                         self._save()
                         last_ckpt_t = time.monotonic()
+                if stopped == "diverged" and self.info.is_main:
+                    reporter.message("training keeps diverging: stopping with the last good state")
                 if not stopped and self.step < total:
                     stopped = "max-steps"
                 self._save()

@@ -34,7 +34,7 @@ class Validator:
         gen = torch.Generator().manual_seed(VAL_SEED)
         for sigma in sigmas:
             for _, img in images:
-                clean = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+                clean = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255.0
                 if min(clean.shape[-2:]) < min_size:
                     continue  # too small for the N3 window; skip rather than pad
                 self.cases.append((float(sigma), task.make_input(clean, sigma, gen), clean))

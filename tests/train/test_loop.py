@@ -1,0 +1,160 @@
+"""The training loop on CPU: learning, exact resumption, safe checkpoints, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from n3cli.cli.main import cli
+from n3cli.errors import CheckpointError, UsageError
+from n3cli.models import N3Net, N3NetConfig
+from n3cli.train import TrainOptions, load_config, train
+from n3cli.train.checkpoint import load_checkpoint
+from train_helpers import REPO, write_config
+
+
+def _run(cfg_path: Path, out: Path, sets=(), **kw):
+    return train(load_config(cfg_path, list(sets)), TrainOptions(out=out, device="cpu", progress=False, **kw))
+
+
+def _losses(out: Path) -> list[float]:
+    recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in recs if "loss" in r]
+
+
+def test_loss_decreases_on_a_tiny_overfit(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=40, bn=0, log_every=5)
+    _run(cfg, tmp_path / "run", ["schedule.lr_end=1e-3", "data.limit=1", "data.augment=\"none\""])
+    losses = _losses(tmp_path / "run")
+    assert len(losses) == 8
+    assert sum(losses[-2:]) / 2 < 0.6 * sum(losses[:2]) / 2, losses
+
+
+def test_resume_after_max_steps_is_bit_exact(tmp_path, train_dir, val_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, val=val_dir, task="blind-gauss", steps=5, bn=2)
+    full = _run(cfg, tmp_path / "a")
+    assert full.steps_done == 7 and full.stopped == "" and "mean" in full.val
+    part = _run(cfg, tmp_path / "b", max_steps=3)
+    assert part.steps_done == 3 and part.stopped == "max-steps"
+    assert (tmp_path / "b" / "tiny.safetensors").is_file()  # a safety stop still exports
+    with pytest.raises(UsageError, match="already holds a run"):
+        _run(cfg, tmp_path / "b")
+    _run(cfg, tmp_path / "b", resume=True)
+    a, b = load_file(tmp_path / "a" / "tiny.safetensors"), load_file(tmp_path / "b" / "tiny.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ"
+    ca, cb = load_checkpoint(tmp_path / "a" / "checkpoint.safetensors"), load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")
+    for i, st in ca["optimizer"]["state"].items():
+        assert torch.equal(st["exp_avg_sq"], cb["optimizer"]["state"][i]["exp_avg_sq"])
+
+
+def test_sigterm_checkpoints_and_resume_is_bit_exact(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=400, bn=0, log_every=1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "n3cli.cli.train_cmd", "--config", str(cfg), "--device", "cpu", "-q"]
+    proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "k")], env=env, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "k" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.exists() and len(_losses(tmp_path / "k")) >= 3:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().startswith("n3: error: interrupted at step") and "Traceback" not in err
+    stopped = load_checkpoint(tmp_path / "k" / "checkpoint.safetensors")["step"]
+    assert 3 <= stopped < 400
+    target = str(stopped + 2)
+    subprocess.run(cmd + ["--out", str(tmp_path / "k"), "--resume", "--max-steps", target], env=env, check=True)
+    subprocess.run(cmd + ["--out", str(tmp_path / "r"), "--max-steps", target], env=env, check=True)
+    a = load_checkpoint(tmp_path / "k" / "checkpoint.safetensors")
+    b = load_checkpoint(tmp_path / "r" / "checkpoint.safetensors")
+    assert a["step"] == b["step"] == int(target)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
+    _run(cfg, tmp_path / "run", max_steps=1)
+    ck = tmp_path / "run" / "checkpoint.safetensors"
+    good = ck.read_bytes()
+    with pytest.raises(CheckpointError, match="another configuration"):
+        _run(cfg, tmp_path / "run", ["task.sigma=50"], resume=True)
+    ck.write_bytes(good[:-100] + bytes(b ^ 0xFF for b in good[-100:]))  # damaged tensor data
+    with pytest.raises(CheckpointError, match="checksum"):
+        _run(cfg, tmp_path / "run", resume=True)
+    ck.write_bytes(good[: len(good) // 3])  # truncated
+    res = CliRunner().invoke(cli, ["train", "--config", str(cfg), "--out", str(tmp_path / "run"),
+                                   "--resume", "--device", "cpu", "-q"])
+    assert res.exit_code == 1
+    assert res.output.strip().startswith("n3: error: checkpoint") and "corrupt" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        _run(cfg, tmp_path / "fresh", resume=True)
+
+
+def test_val_data_folder_is_refused_by_the_cli(tmp_path, train_dir):
+    from train_helpers import make_images
+
+    val = make_images(tmp_path / "BSDS500" / "val", count=1)
+    cfg = write_config(tmp_path / "c.toml", train_dir)
+    res = CliRunner().invoke(cli, ["train", "--config", str(cfg), "--data", str(val), "--out",
+                                   str(tmp_path / "o"), "--device", "cpu"])
+    assert res.exit_code == 2 and "test set" in res.output and "Traceback" not in res.output
+
+
+def test_export_colour_blind_model_loads(tmp_path):
+    from train_helpers import make_images
+
+    data = make_images(tmp_path / "rgb", count=3, color=True)
+    cfg = write_config(tmp_path / "c.toml", data, task="blind-gauss", color=True, steps=2, bn=1)
+    res = _run(cfg, tmp_path / "run", export_to=tmp_path / "bundle")
+    names = sorted(p.name for p in (tmp_path / "bundle").iterdir())
+    assert names == ["tiny.json", "tiny.md", "tiny.safetensors"]
+    meta = json.loads((tmp_path / "bundle" / "tiny.json").read_text())
+    assert meta["descriptor"]["noise_map"] and meta["descriptor"]["image_channels"] == 3
+    assert meta["config"]["in_channels"] == 4
+    net = N3Net(N3NetConfig.from_dict(meta["config"]))
+    net.load_state_dict(load_file(tmp_path / "bundle" / "tiny.safetensors"), strict=True)
+    card = (tmp_path / "bundle" / "tiny.md").read_text()
+    for part in ("## Training", "Steps: 3 of 3", "Wall time", "## Learning curve", "[model]"):
+        assert part in card
+    assert res.exported[0].parent == tmp_path / "run"
+
+
+def test_paper_config_smoke(tmp_path, train_dir):
+    """configs/paper-gauss-s25.toml, full architecture, 2 steps on a tiny data subset."""
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train", "--config", str(REPO / "configs/paper-gauss-s25.toml"),
+                              "--data", str(train_dir), "--set", "validation.folder=\"\"",
+                              "--set", "optim.batch_size=2", "--set", "data.crop=64",
+                              "--max-steps", "2", "--out", str(tmp_path / "p"), "--device", "cpu", "-q"])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "p" / "n3net-paper-s25-repro.json").read_text())
+    assert meta["descriptor"]["sigma"] == 25 and meta["config"]["features"] == 64
+
+
+def test_torchrun_two_processes(tmp_path, train_dir):
+    """DDP on CPU (gloo): 2 ranks share each batch, rank 0 writes checkpoint and export."""
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=3, bn=1, log_every=1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "n3cli.cli.train_cmd", "--config", str(cfg), "--out", str(tmp_path / "d"),
+           "--device", "cpu", "-q"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    recs = [json.loads(x) for x in (tmp_path / "d" / "metrics.jsonl").read_text().splitlines()]
+    assert recs[0]["world"] == 2 and recs[-1]["event"] == "end" and recs[-1]["step"] == 4
+    assert (tmp_path / "d" / "tiny.safetensors").is_file()
+    assert load_checkpoint(tmp_path / "d" / "checkpoint.safetensors")["step"] == 4
