@@ -1,0 +1,128 @@
+"""N3Net (paper config) vs its conv twin vs DnCNN-17: inference seconds, ratios, memory.
+
+    python bench/n3_speed.py [--device cpu|cuda] [--sizes 256,512,1024] [--bm3d]
+
+One timed run per case after a small warm-up. On the CPU every case runs in its own
+subprocess so that its peak RSS (ru_maxrss) minus the RSS after loading is the case's
+own memory; on CUDA the peak comes from ``torch.cuda.max_memory_allocated``.
+GFLOP/s counts the convolutions plus the N3 blocks' nominal work (spec section 7).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import _common  # noqa: F401  (puts the checkout on sys.path)
+import torch
+
+from _common import DnCNN, conv_flops, machine, n3_flops, rss_mb, timed
+from n3cli.models import N3Net, N3NetConfig
+from n3cli.models.n3net import conv_twin
+
+MODELS = ("n3net", "twin", "dncnn17")
+
+
+def build(name: str) -> tuple[torch.nn.Module, float]:
+    torch.manual_seed(0)
+    cfg = N3NetConfig()
+    if name == "n3net":
+        return N3Net(cfg), 1.0
+    if name == "twin":
+        return conv_twin(cfg), 0.0
+    return DnCNN(17), 0.0
+
+
+def run_case(name: str, size: int, device: torch.device) -> dict:
+    model, n3 = build(name)
+    model = model.to(device).eval()
+    x = torch.rand(1, 1, size, size, device=device)
+    with torch.inference_mode():
+        model(x[..., :128, :128])  # warm-up: kernels, allocator
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+        else:
+            base = rss_mb() * 2**20
+        sec = timed(lambda: model(x), device)
+        peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
+                else rss_mb() * 2**20) - base
+    flops = conv_flops(model, x) + (n3_flops(N3NetConfig(), size, size) if n3 else 0.0)
+    return {"model": name, "size": size, "seconds": sec, "gflops": flops / sec / 1e9,
+            "peak_mb": peak / 2**20, "bytes_per_px": peak / (size * size)}
+
+
+def bm3d_case(size: int) -> dict | None:
+    try:
+        import bm3d  # noqa: F401
+    except ImportError:
+        return None
+    import time
+
+    import numpy as np
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    clean = (0.5 + 0.3 * np.sin(12 * xx) * np.cos(8 * yy)).astype(np.float32)
+    noisy = clean + rng.normal(0, 25 / 255, clean.shape).astype(np.float32)
+    t0 = time.perf_counter()
+    out = bm3d.bm3d(noisy, 25 / 255)
+    sec = time.perf_counter() - t0
+    psnr = 10 * np.log10(1 / np.mean((out - clean) ** 2))
+    return {"model": "bm3d", "size": size, "seconds": sec, "psnr": float(psnr)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sizes", default="256,512,1024")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--bm3d", action="store_true", help="also time BM3D at 256x256")
+    ap.add_argument("--inprocess", action="store_true", help="no subprocess per case (CPU)")
+    ap.add_argument("--one", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)
+    ap.add_argument("--json", default=None, help="also write the rows here")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    if a.one:
+        print(json.dumps(run_case(a.one[0], int(a.one[1]), device)))
+        return
+    rows = []
+    for size in [int(s) for s in a.sizes.split(",")]:
+        for name in a.models.split(","):
+            if device.type == "cpu" and not a.inprocess:
+                cmd = [sys.executable, __file__, "--device", "cpu", "--one", name, str(size)]
+                if a.threads:
+                    cmd += ["--threads", str(a.threads)]
+                res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+            else:
+                rows.append(run_case(name, size, device))
+            print(f"  done {name} {size}: {rows[-1]['seconds']:.3f} s", file=sys.stderr, flush=True)
+    if a.bm3d:
+        r = bm3d_case(256)
+        if r:
+            rows.append(r)
+    print(f"machine: {machine(device)}, device {device}")
+    print(f"{'size':>6} {'model':>8} {'seconds':>9} {'/twin':>6} {'/dncnn':>7} "
+          f"{'GFLOP/s':>8} {'peak MB':>8} {'B/px':>6}")
+    by = {(r["model"], r["size"]): r for r in rows}
+    for r in rows:
+        if r["model"] == "bm3d":
+            print(f"{r['size']:>6} {'bm3d':>8} {r['seconds']:>9.3f}   (PSNR {r['psnr']:.2f} dB, sigma 25)")
+            continue
+        tw, dn = by.get(("twin", r["size"])), by.get(("dncnn17", r["size"]))
+        rt = f"{r['seconds'] / tw['seconds']:.2f}" if tw else "-"
+        rd = f"{r['seconds'] / dn['seconds']:.2f}" if dn else "-"
+        print(f"{r['size']:>6} {r['model']:>8} {r['seconds']:>9.3f} {rt:>6} {rd:>7} "
+              f"{r['gflops']:>8.1f} {r['peak_mb']:>8.0f} {r['bytes_per_px']:>6.0f}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"machine": machine(device), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Tiled inference: exact tiles equal whole-image output, blend seams, OOM retry, budgets.
+
+Runs on the device named by ``N3_TEST_DEVICE`` (default cpu).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from n3cli.engine import memory, precision, runner, tiling
+from n3cli.errors import N3Error, UsageError
+from n3cli.models import N3Net, N3NetConfig
+from n3cli.models.registry import dependency_radius, descriptor_for
+
+DEVICE = torch.device(os.environ.get("N3_TEST_DEVICE", "cpu"))
+
+# Small networks with the two kernel paths' geometries and short halos.
+SMALL = N3NetConfig(features=8, embed_features=8, depth=3, embed_depth=2, k=2,
+                    patch=4, stride=2, window=5)
+PAPER_GEOM = N3NetConfig(features=8, embed_features=8, depth=3, embed_depth=2, k=2, window=5)
+
+
+def _net(cfg: N3NetConfig, seed: int = 0) -> N3Net:
+    torch.manual_seed(seed)
+    return N3Net(cfg).to(DEVICE).eval()
+
+
+def _fwd(net):
+    return runner.make_forward(net, DEVICE)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 700), tile=st.integers(0, 300), ctx=st.integers(0, 200),
+       q=st.sampled_from([1, 2, 5, 10]), min_len=st.sampled_from([1, 80]))
+def test_plan_cores_partition_and_sources_align(n, tile, ctx, q, min_len):
+    cores = tiling.axis_cores(n, tile, q)
+    assert cores[0][0] == 0 and cores[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(cores, cores[1:]))
+    for s, e in cores:
+        assert s % q == 0
+        a, b = tiling.source_range(n, s, e, ctx, q, min_len)
+        assert 0 <= a <= s and e <= b <= n
+        assert a % q == 0 and (b - a) % q == n % q
+        assert s - a >= min(ctx, s) - 0 and (b == n or b - e >= ctx)
+        assert b - a >= min(min_len, n)
+
+
+@pytest.mark.parametrize("cfg,size,tile", [
+    (SMALL, (200, 230), 64), (SMALL, (151, 97), 16), (SMALL, (203, 233), 40),
+    (PAPER_GEOM, (211, 433), 64), (PAPER_GEOM, (163, 247), 96),
+])
+def test_exact_tiles_equal_whole_image(cfg, size, tile):
+    net = _net(cfg)
+    x = torch.rand(1, 1, *size, generator=torch.Generator().manual_seed(1))
+    halo = dependency_radius(cfg)
+    with torch.inference_mode():
+        whole = _fwd(net)(x)
+        tiled = tiling.run_tiled(_fwd(net), x, tile, halo, "exact", cfg.stride, 4 * cfg.patch)
+    assert len(tiling.plan_tiles(*size, tile, halo, cfg.stride)) > 1
+    assert (tiled - whole).abs().max().item() <= 1e-5
+
+
+def test_misaligned_tiles_are_not_exact():
+    """The alignment rule matters: the same halo without grid alignment differs."""
+    net = _net(SMALL)
+    x = torch.rand(1, 1, 200, 230, generator=torch.Generator().manual_seed(1))
+    halo = dependency_radius(SMALL)
+    with torch.inference_mode():
+        whole = _fwd(net)(x)
+        shifted = tiling.run_tiled(_fwd(net), x, 63, halo + 1, "exact", 1, 20)
+    assert (shifted - whole).abs().max().item() > 1e-4
+
+
+def test_dependency_radius_bounds_the_measured_one():
+    """Gradient support of border and centre pixels (reference kernel) stays in the halo."""
+    cfg = N3NetConfig(features=4, embed_features=4, depth=3, embed_depth=2, k=2, window=7)
+    net = N3Net(cfg).double().eval()
+    net.set_n3_impl("reference")
+    h, w = 260, 12
+    x = torch.rand(1, 1, h, w, dtype=torch.float64, requires_grad=True)
+    y = net(x)
+    reach = 0
+    for r in (0, 1, 3, h // 2, h - 2, h - 1):
+        g = torch.autograd.grad(y[0, 0, r, w // 2], x, retain_graph=True)[0][0, 0]
+        rows = (g.abs().sum(1) > 0).nonzero().flatten()
+        reach = max(reach, rows.max().item() - r, r - rows.min().item())
+    assert 0.6 * dependency_radius(cfg) <= reach <= dependency_radius(cfg)
+
+
+def test_blend_seams_are_small_and_exact_far_from_edges():
+    net = _net(SMALL)
+    g = torch.Generator().manual_seed(2)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 180), torch.linspace(0, 1, 190), indexing="ij")
+    x = (0.5 + 0.3 * torch.sin(6 * xx) * torch.cos(4 * yy) + 0.05 * torch.randn(180, 190, generator=g))
+    x = x[None, None].float()
+    with torch.inference_mode():
+        whole = _fwd(net)(x)
+        blend = tiling.run_tiled(_fwd(net), x, 48, 12, "blend", SMALL.stride, 20)
+    diff = (blend - whole).abs()
+    scale = whole.abs().max().item()
+    assert diff.max().item() <= 0.05 * scale
+    assert diff.mean().item() <= 2e-3 * scale
+    assert diff.max().item() > 0  # the test can fail: blend is not exact
+
+
+def test_simulated_oom_halves_the_tile_and_stays_exact():
+    net = _net(SMALL)
+    x = torch.rand(1, 1, 170, 150, generator=torch.Generator().manual_seed(3))
+    halo = dependency_radius(SMALL)
+    calls = []
+
+    def fake(t: torch.Tensor) -> torch.Tensor:
+        calls.append(tuple(t.shape[-2:]))
+        if t.shape[-2] * t.shape[-1] > 120 * 120:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return _fwd(net)(t)
+
+    seen = []
+    with torch.inference_mode():
+        whole = _fwd(net)(x)
+        out = tiling.run_tiled(fake, x, 0, halo, "exact", SMALL.stride, 20,
+                               progress=lambda d, t: seen.append((d, t)))
+    assert (out - whole).abs().max().item() <= 1e-5
+    assert calls[0] == (170, 150) and len(calls) > 2
+    assert seen[-1][0] == seen[-1][1] and seen[-1][1] > 1
+
+
+def test_oom_on_the_smallest_tile_is_a_clean_error():
+    def always(t):
+        raise torch.cuda.OutOfMemoryError("simulated")
+
+    with pytest.raises(N3Error):
+        tiling.run_tiled(always, torch.zeros(1, 1, 64, 64), 32, 4, "exact", 2, 1)
+
+
+def test_auto_tile_follows_the_memory_budget():
+    net = _net(PAPER_GEOM)
+    desc = descriptor_for(PAPER_GEOM, sigma=25.0)
+    bpp = memory.bytes_per_pixel(net)
+    big = runner.resolve_tiling(300, 300, net, desc, DEVICE, "auto", None, "exact", 1 << 34)
+    assert big == (0, desc.halo, "exact")
+    budget = memory.FIXED_OVERHEAD + 400 * 400 * bpp
+    t, ctx, mode = runner.resolve_tiling(2000, 1500, net, desc, DEVICE, "auto", None, "exact", budget)
+    assert mode == "exact" and ctx == desc.halo and t > 0 and t % PAPER_GEOM.stride == 0
+    assert (t + 2 * ctx) ** 2 * bpp <= budget - memory.FIXED_OVERHEAD
+    t2, ctx2, mode2 = runner.resolve_tiling(2000, 1500, net, desc, DEVICE, "auto", None, "auto",
+                                            memory.FIXED_OVERHEAD + 150 * 150 * bpp)
+    assert mode2 == "blend" and ctx2 == tiling.DEFAULT_BLEND_OVERLAP and t2 > 0
+    with pytest.raises(UsageError):
+        runner.resolve_tiling(500, 500, net, desc, DEVICE, 64, desc.halo - 1, "exact")
+
+
+def test_denoise_image_tiled_equals_whole_and_reports_progress():
+    net = _net(PAPER_GEOM)
+    desc = descriptor_for(PAPER_GEOM, sigma=25.0)
+    img = np.random.default_rng(0).random((170, 260, 1), dtype=np.float32)
+    whole = runner.denoise_image(net, desc, img, 25.0, DEVICE, tile=0)
+    seen = []
+    tiled = runner.denoise_image(net, desc, img, 25.0, DEVICE, tile=64, mode="exact",
+                                 progress=lambda d, t: seen.append((d, t)))
+    assert tiled.shape == img.shape
+    assert np.abs(tiled - whole).max() <= 1e-5
+    assert seen[-1][0] == seen[-1][1] > 1
+    assert all(b[0] >= a[0] for a, b in zip(seen, seen[1:]))
+    per_plane = seen[-1][1]
+    # A gray model on a colour image runs three planes: one progress bar over all.
+    seen.clear()
+    rgb = np.repeat(img, 3, axis=2)
+    runner.denoise_image(net, desc, rgb, 25.0, DEVICE, tile=64, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (3 * per_plane, 3 * per_plane)
+
+
+def test_precision_choices():
+    desc = descriptor_for(SMALL)
+    assert precision.resolve_precision("fp32", DEVICE) == torch.float32
+    with pytest.raises(UsageError):
+        precision.resolve_precision("fp64", DEVICE)
+    from dataclasses import replace
+    with pytest.raises(UsageError):
+        precision.resolve_precision("bf16", DEVICE, replace(desc, supports_half=False))
+    dt = precision.resolve_precision("bf16", DEVICE, desc) if precision._probe(DEVICE, torch.bfloat16) else None
+    if dt is not None:
+        net = precision.cast_model(_net(SMALL), dt)
+        assert all(m.weight.dtype == torch.float32 for m in net.modules()
+                   if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
+        x = torch.rand(1, 1, 96, 96, device=DEVICE)
+        ref = _net(SMALL)
+        with torch.inference_mode():
+            diff = (net(x.to(dt)).float() - ref(x)).abs().max().item()
+        assert diff < 0.05
+
+
+def test_threads_option():
+    before = torch.get_num_threads()
+    try:
+        precision.set_threads(1)
+        assert torch.get_num_threads() == 1
+        with pytest.raises(UsageError):
+            precision.set_threads(0)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_estimate_seconds_grows_with_pixels_and_tiling():
+    desc = descriptor_for(N3NetConfig())
+    cpu = torch.device("cpu")
+    a = runner.estimate_seconds(256, 256, desc, cpu)
+    b = runner.estimate_seconds(1024, 1024, desc, cpu)
+    c = runner.estimate_seconds(1024, 1024, desc, cpu, tile=256)
+    assert 10 < b / a < 20 and c > 2 * b
+
+
+def test_parse_size():
+    assert memory.parse_size("2G") == 2 << 30
+    assert memory.parse_size("512MiB") == 512 << 20
+    assert memory.parse_size(1000) == 1000 and memory.parse_size(None) is None
