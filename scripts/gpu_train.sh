@@ -26,9 +26,15 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 START=$(date +%s)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/n3gpu.XXXXXX")
 mkdir -p "$OUTDIR"
-for d in "$DATA/BSDS500/train" "$DATA/BSDS500/test" "$DATA/Set12"; do
+for d in "$DATA/BSDS500/train" "$DATA/BSDS500/test"; do
   [ -d "$d" ] || { echo "error: $d missing: run scripts/prepare_gpu_data.sh first" >&2; exit 1; }
 done
+# Monitoring images (Set12, a test set: watched, never used to select anything).
+VAL=""
+for d in "$DATA/Set12" .gpu/eval/data/Set12 ../shared/datasets/Set12; do
+  [ -d "$d" ] && { VAL="$d"; break; }
+done
+[ -n "$VAL" ] || echo "warning: no Set12 folder found: training without validation PSNR" >&2
 CONFIGS="blind-gray blind-color"
 COMMON=(--device "$DEVICE" --data "$DATA/BSDS500/train" --data "$DATA/BSDS500/test")
 EXTRA=()
@@ -58,7 +64,12 @@ LEFT=$(( BUDGET - (NOW - START) - RESERVE_S ))
 declare -A STEPS BN
 for c in $CONFIGS; do
   rate=$($PY scripts/gpu_plan.py rate "$WORK/probe-$c")
-  read -r s b < <($PY scripts/gpu_plan.py steps "$rate" "$LEFT" 32)
+  read -r s b < <($PY scripts/gpu_plan.py steps "$WORK/probe-$c" "$LEFT")
+  if [ "$s" -le 2 ] && [ "$DEVICE" != cpu ]; then
+    # A failed probe must not turn the run into 2 steps: let --max-minutes end it.
+    echo "warning: no usable probe rate for $c: training until the time limit" >&2
+    s=10000000; b=200
+  fi
   STEPS[$c]=$s; BN[$c]=$b
   echo "$c: probe $rate samples/s -> $s steps + $b BatchNorm steps in ${LEFT}s"
 done
@@ -70,7 +81,7 @@ pids=()
 for c in $CONFIGS; do
   mkdir -p "$WORK/$c"
   $PY -m n3cli.cli.train_cmd --config configs/$c.toml --out "$WORK/$c" "${COMMON[@]}" \
-    --val "$DATA/Set12" --max-minutes "$SAFETY" \
+    --set "validation.folder=\"$VAL\"" --max-minutes "$SAFETY" \
     --set schedule.steps=${STEPS[$c]} --set schedule.bn_steps=${BN[$c]} \
     --set validation.every_steps=$(( ${STEPS[$c]} / 4 + 1 )) "${EXTRA[@]}" \
     >"$WORK/$c/train.log" 2>&1 &

@@ -354,7 +354,8 @@ class _Run:
             (self.out / "config.toml").write_text(to_toml(cfg))
             self._log({"event": "resume" if opts.resume else "start", "step": self.step,
                        "total_steps": total, "world": info.world, "device": str(self.device),
-                       "images": len(self.bank), "ready_s": round(time.monotonic() - self.t0, 2)})
+                       "images": len(self.bank), "batch": cfg.optim.batch_size,
+                       "ready_s": round(time.monotonic() - self.t0, 2)})
         reporter = Reporter(cfg.name, total, self.step, enabled=info.is_main and opts.progress)
         reporter.set_batch(cfg.optim.batch_size)
         self.model.train()
