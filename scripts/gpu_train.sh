@@ -8,7 +8,7 @@
 #     OUT             where results go [$OUT or ./gpu_out]; at most 8 files:
 #                     <name>.safetensors/.json/.md for both models + <name>-run.tar
 #                     (metrics.jsonl, config.toml, stdout/stderr log, final checkpoint)
-# Env: PROBE_S (probe seconds, default 20), RESERVE_S (start-up + validation + export
+# Env: PROBE_S (probe seconds, default 30), RESERVE_S (start-up + validation + export
 # allowance, default 25), EXTRA_SET ("k=v k=v" config overrides for both runs, e.g. for a
 # tiny CPU check), DATA (data root, default .gpu/data from scripts/prepare_gpu_data.sh).
 # Run from the repository root with PYTHONPATH=$PWD (no pip install needed).
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 BUDGET=${1:?usage: scripts/gpu_train.sh BUDGET_SECONDS [DEVICE] [OUT]}
 DEVICE=${2:-cuda}
 OUTDIR=${3:-${OUT:-./gpu_out}}
-PROBE_S=${PROBE_S:-20}
+PROBE_S=${PROBE_S:-30}
 RESERVE_S=${RESERVE_S:-25}
 DATA=${DATA:-.gpu/data}
 PY=${PYTHON:-python3}

@@ -127,8 +127,14 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
     kw: dict[str, Any] = {}
-    if device.type == "cuda":
-        kw["fused"] = True  # one kernel for all parameters instead of a few per tensor
+    if device.type == "cuda" and not cfg.runtime.channels_last:
+        # One kernel for all parameters. Not with channels-last weights: multi-tensor
+        # kernels may walk raw storage, and a grad laid out unlike its parameter would be
+        # applied to the wrong elements. (A channels-last run with fused Adam on an H200
+        # diverged within 5 steps; this is the suspected cause, not a confirmed one.)
+        kw["fused"] = True
+    elif device.type == "cuda":
+        kw["foreach"] = False
     return torch.optim.Adam(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
                             betas=tuple(cfg.optim.betas), **kw)
 
