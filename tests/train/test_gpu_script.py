@@ -1,0 +1,44 @@
+"""scripts/gpu_train.sh end to end on the CPU, with tiny models and a tiny time budget.
+
+The script is meant for a GPU; this checks its plumbing (probe, step planning, two
+concurrent runs, collection of at most 8 files) on synthetic data in the same layout as
+``scripts/prepare_gpu_data.sh`` makes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from train_helpers import REPO, make_images
+
+TINY = ("data.limit=4 optim.batch_size=2 model.features=8 model.depth=3 model.embed_features=8 "
+        "model.k=2 validation.images=1 validation.crop=80 runtime.log_every=1")
+
+
+@pytest.mark.slow
+def test_gpu_train_script_on_cpu(tmp_path):
+    data = tmp_path / "data"
+    for sub, color in (("train", True), ("test", True)):
+        make_images(data / "BSDS500" / sub, count=3, size=(84, 90), color=color, seed=len(sub))
+    make_images(data / "Set12", count=1, size=(80, 80), seed=3)
+    out = tmp_path / "out"
+    env = {**os.environ, "PROBE_S": "8", "RESERVE_S": "5", "EXTRA_SET": TINY, "DATA": str(data),
+           "OMP_NUM_THREADS": "1", "PYTHON": "python"}
+    proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), "45", "cpu", str(out)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) <= 8
+    for name in ("n3net-blind", "n3net-blind-color"):
+        for ext in (".safetensors", ".json", ".md", "-run.tar"):
+            assert name + ext in files
+        meta = json.loads((out / f"{name}.json").read_text())
+        assert meta["descriptor"]["noise_map"]
+        with tarfile.open(out / f"{name}-run.tar") as tar:
+            assert {"metrics.jsonl", "config.toml", "train.log"} <= set(tar.getnames())
+    assert "steps/s" in proc.stdout and "val PSNR" in proc.stdout
