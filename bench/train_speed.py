@@ -5,8 +5,9 @@
 
 Each variant trains for ``--seconds`` in this process (fresh run folder, validation off)
 and reports the steady samples/s (median of logged intervals, the first left out) and
-steps/s. Variants: base, bf16 (runtime.amp), cl (channels_last), compile, and '+'
-combinations (e.g. bf16+cl). Results go to stdout and, with --json, to a file.
+steps/s. Variants: base, bf16 (runtime.amp), cl (channels_last), compile, tf32mm (TF32 also for
+the N3 GEMMs), and '+' combinations (e.g. bf16+cl). Use --seconds 40 or more on a GPU:
+start-up and cuDNN autotuning take the first ~10 s. Results go to stdout and, with --json, to a file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from n3cli.train import TrainOptions, load_config, train  # noqa: E402
 
 VARIANT_SETS = {"base": [], "bf16": ["runtime.amp=\"bf16\""], "cl": ["runtime.channels_last=true"],
-                "compile": ["runtime.compile=true"]}
+                "compile": ["runtime.compile=true"], "tf32mm": ["runtime.tf32_matmul=true"]}
 
 
 def measure(config: Path, device: str, seconds: float, variant: str, extra: list[str]) -> dict:

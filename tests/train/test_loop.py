@@ -159,3 +159,22 @@ def test_torchrun_two_processes(tmp_path, train_dir):
     assert recs[0]["world"] == 2 and recs[-1]["event"] == "end" and recs[-1]["step"] == 4
     assert (tmp_path / "d" / "tiny.safetensors").is_file()
     assert load_checkpoint(tmp_path / "d" / "checkpoint.safetensors")["step"] == 4
+
+
+def test_bf16_autocast_keeps_n3_in_float32(tmp_path, train_dir):
+    """runtime.amp = bf16 (CPU autocast here): the N3 blocks run outside autocast."""
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
+    res = _run(cfg, tmp_path / "run", ["runtime.amp=\"bf16\""])
+    assert res.steps_done == 2 and res.final_loss is not None and res.final_loss == res.final_loss
+    from n3cli.models.blocks import N3Block
+    from n3cli.train.loop import keep_n3_fp32
+
+    net = N3Net(N3NetConfig(features=8, depth=3, embed_features=8, k=2))
+    keep_n3_fp32(net)
+    seen = []
+    for m in net.modules():
+        if isinstance(m, N3Block):
+            m.embedcnn.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        net(torch.rand(1, 1, 40, 40)).float().sum().backward()
+    assert seen == [torch.float32, torch.float32]
