@@ -41,6 +41,10 @@ class N3NetConfig:
             raise ValueError("depth and embed_depth must be at least 2")
         if min(self.k, self.patch, self.stride, self.window, self.unshuffle) < 1:
             raise ValueError("k, patch, stride, window and unshuffle must be positive")
+        # The noisy image travels through the first channels of every stage (residual
+        # paths): all its (unshuffled) planes must fit into the N3 blocks' input.
+        if self.num_n3 and self.n3_channels < self.image_channels * self.unshuffle**2:
+            raise ValueError("n3_channels must be at least image_channels * unshuffle**2")
 
     @property
     def n3_out_channels(self) -> int:

@@ -96,3 +96,11 @@ def test_config_roundtrip_and_validation():
         N3NetConfig.from_dict({"features": 8, "bogus": 1})
     with pytest.raises(ValueError):
         N3NetConfig(in_channels=1, image_channels=3)
+
+
+def test_config_refuses_n3_width_that_cannot_carry_the_image():
+    # 3 colour planes unshuffled by 2 are 12 planes: 8 N3 channels would drop the blue ones
+    # from the residual path (a real bug of an early colour recipe).
+    with pytest.raises(ValueError, match="n3_channels"):
+        N3NetConfig(image_channels=3, in_channels=4, out_channels=3, unshuffle=2, n3_channels=8)
+    N3NetConfig(image_channels=3, in_channels=4, out_channels=3, unshuffle=2, n3_channels=12)
