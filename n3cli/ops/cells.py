@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from n3cli.ops.geometry import PatchGrid
-from n3cli.ops.knn import continuous_knn
+from n3cli.ops.knn import knn_rounds
 
 
 def to_cells(t: torch.Tensor, g: PatchGrid) -> torch.Tensor:
@@ -98,6 +98,9 @@ def n3_aggregate_cells(
     chunk = nblocks if training else max(1, min(nblocks, max_chunk_bytes // max(per_block, 1)))
 
     out = torch.zeros(b, ncl1 * ncl2, k * dx, device=dev, dtype=cdt)
+    inf = float("-inf")
+    row_bias = torch.zeros(rows.valid.shape, dtype=cdt).masked_fill_(~rows.valid, inf).to(dev)
+    col_bias = torch.zeros(cols.valid.shape, dtype=cdt).masked_fill_(~cols.valid, inf).to(dev)
     ar_q1, ar_q2 = torch.arange(q1c), torch.arange(q2c)
     ar_c1, ar_c2 = torch.arange(c1c), torch.arange(c2c)
     for start in range(0, nblocks, chunk):
@@ -110,13 +113,14 @@ def n3_aggregate_cells(
         ccell = ((cr[:, :1] + ar_c1)[:, :, None] * ncl2 + (cc[:, :1] + ar_c2)[:, None, :])
         qcell = qcell.reshape(nb, qcells).to(dev)
         ccell = ccell.reshape(nb, ccells).to(dev)
-        valid = rows.valid[br][:, :, None, :, None] & cols.valid[bc][:, None, :, None, :]
-        valid = valid.reshape(nb, nq, nc)
-        if g.excludes_self:
-            qflat = (qr[:, :, None] * n2 + qc[:, None, :]).reshape(nb, nq, 1)
-            cflat = (cr[:, :, None] * n2 + cc[:, None, :]).reshape(nb, 1, nc)
-            valid = valid & (qflat != cflat)
-        valid = valid.to(dev)
+        if training:  # explicit mask: the distance BN's batch statistics need it
+            valid = rows.valid[br][:, :, None, :, None] & cols.valid[bc][:, None, :, None, :]
+            valid = valid.reshape(nb, nq, nc)
+            if g.excludes_self:
+                qflat = (qr[:, :, None] * n2 + qc[:, None, :]).reshape(nb, nq, 1)
+                cflat = (cr[:, :, None] * n2 + cc[:, None, :]).reshape(nb, 1, nc)
+                valid = valid & (qflat != cflat)
+            valid = valid.to(dev)
         owned = (rows.owned[br][:, :, None] & cols.owned[bc][:, None, :]).to(dev)
         qidx = (qr[:, :, None] * n2 + qc[:, None, :]).reshape(nb, nq).to(dev)
 
@@ -138,19 +142,34 @@ def n3_aggregate_cells(
                 dist = part if dist is None else dist + part
         dist = dist.reshape(b, nb, nq, nc)
 
-        validb = valid.unsqueeze(0).expand_as(dist)
-        dist = _distance_bn(dist, validb, bn)
-        logits = dist / temp[:, qidx][..., None]
-        logits = logits.masked_fill(~validb, float("-inf"))
-        weights = continuous_knn(logits, k)  # (k, B, nb, nq, nc)
-        weights = weights.reshape(k, b, nb, bq1, bq2, u1, u2).permute(1, 2, 3, 4, 0, 5, 6)
-        weights = weights * owned[None, :, :, :, None, None, None].to(weights.dtype)
+        if training:
+            validb = valid.unsqueeze(0).expand_as(dist)
+            logits = _distance_bn(dist, validb, bn) / temp[:, qidx][..., None]
+            logits = logits.masked_fill(~validb, float("-inf"))
+        else:
+            # BN(d) / T = d * (scale / T) + shift / T: one fused pass, then the window
+            # masks as two broadcast -inf biases and the query itself by a scatter.
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            shift = bn.bias - bn.running_mean * scale
+            inv_t = 1.0 / temp[:, qidx]  # (B, nb, nq)
+            logits = torch.addcmul((shift * inv_t)[..., None], dist, (scale * inv_t)[..., None])
+            lv = logits.view(b, nb, bq1, bq2, u1, u2)
+            lv.add_(row_bias[br.to(dev)][None, :, :, None, :, None])
+            lv.add_(col_bias[bc.to(dev)][None, :, None, :, None, :])
+            if g.excludes_self:
+                sidx = ((qr - cr[:, :1])[:, :, None] * u2 + (qc - cc[:, :1])[:, None, :])
+                sidx = sidx.reshape(1, nb, nq, 1).to(dev).expand(b, nb, nq, 1)
+                logits.scatter_(-1, sidx, float("-inf"))
 
-        # Scatter patch weights to cell weights: query cell q+o takes candidate cell c+o.
-        a = torch.zeros(b, nb, q1c, q2c, k, c1c, c2c, device=dev, dtype=weights.dtype)
-        for o1 in range(m):
-            for o2 in range(m):
-                a[:, :, o1:o1 + bq1, o2:o2 + bq2, :, o1:o1 + u1, o2:o2 + u2] += weights
+        # Scatter each round's patch weights to cell weights as soon as it is computed:
+        # query cell q+o takes candidate cell c+o; the owned mask rides along (addcmul).
+        a = torch.zeros(b, nb, q1c, q2c, k, c1c, c2c, device=dev, dtype=logits.dtype)
+        own = owned[None, :, :, :, None, None].to(logits.dtype)
+        for r, weight in enumerate(knn_rounds(logits, k)):
+            wv = weight.view(b, nb, bq1, bq2, u1, u2)
+            for o1 in range(m):
+                for o2 in range(m):
+                    a[:, :, o1:o1 + bq1, o2:o2 + bq2, r, o1:o1 + u1, o2:o2 + u2].addcmul_(wv, own)
         z = torch.matmul(a.reshape(b, nb, qcells * k, ccells), xc[:, ccell])  # (B,nb,Qc*k,Dx)
         out.index_add_(1, qcell.reshape(-1), z.reshape(b, nb * qcells, k * dx))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import torch
 
@@ -24,39 +25,46 @@ def log1mexp(w: torch.Tensor) -> torch.Tensor:
     return torch.where(small, a, b)
 
 
-def continuous_knn(logits: torch.Tensor, k: int) -> torch.Tensor:
-    """Return the k relaxed neighbour-weight vectors for each row of ``logits``.
-
-    ``logits`` has candidates on the last dimension, ``-inf`` where a candidate is not
-    allowed. The result has shape ``(k, *logits.shape)``; each slice sums to 1 over the
-    candidates. Softmax and log1mexp run in float32 (or float64) whatever the input dtype.
+def knn_rounds(logits: torch.Tensor, k: int) -> Iterator[torch.Tensor]:
+    """Yield the k relaxed neighbour-weight vectors of :func:`continuous_knn` one by one.
 
     ``log(1 - exp(w))`` is evaluated as ``log1p(-W)`` with ``W = exp(w)`` (already
     needed as the output) everywhere but at each row's largest weight, which gets the
     two-branch :func:`log1mexp`: the weights of a row sum to 1, so only its largest can
     exceed 1/2, the one place where ``log1p(-W)`` would lose precision. The result equals
     :func:`log1mexp` on every entry (up to rounding) for a fraction of the passes.
+    Consumers may use each weight before the next is computed (no stacking copy).
     """
     if logits.dtype not in (torch.float32, torch.float64):
         logits = logits.float()
-    out = []
+    grad = logits.requires_grad
     for r in range(k):
         w = torch.log_softmax(logits, dim=-1)
         weight = torch.exp(w)
-        out.append(weight)
+        yield weight
         if r == k - 1:
             break  # the last update would be unused
         wmax, arg = w.max(dim=-1, keepdim=True)
+        del w
         # Clamping at 1/2 changes no entry that is kept (only the row maximum can exceed
         # it) but keeps log1p finite where W == 1, whose gradient would otherwise be NaN.
-        if logits.requires_grad:
-            step = torch.log1p(torch.clamp(-weight, min=-0.5))
+        if grad:
+            step = torch.log1p(torch.clamp(-weight, min=-0.5)).scatter(-1, arg, log1mexp(wmax))
+            logits = logits + step
         else:
-            step = torch.neg(weight).clamp_(min=-0.5).log1p_()
-        step = step.scatter_(-1, arg, log1mexp(wmax)) if not logits.requires_grad \
-            else step.scatter(-1, arg, log1mexp(wmax))
-        logits = logits + step
-    return torch.stack(out, dim=0)
+            step = torch.neg(weight).clamp_(min=-0.5).log1p_().scatter_(-1, arg, log1mexp(wmax))
+            logits = logits + step if r == 0 else logits.add_(step)
+
+
+def continuous_knn(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Return the k relaxed neighbour-weight vectors for each row of ``logits``.
+
+    ``logits`` has candidates on the last dimension, ``-inf`` where a candidate is not
+    allowed. The result has shape ``(k, *logits.shape)``; each slice sums to 1 over the
+    candidates. Softmax and log1mexp run in float32 (or float64) whatever the input dtype.
+    See :func:`knn_rounds` for how log(1 - W) is evaluated.
+    """
+    return torch.stack(list(knn_rounds(logits, k)), dim=0)
 
 
 def continuous_knn_exact(logits: torch.Tensor, k: int) -> torch.Tensor:

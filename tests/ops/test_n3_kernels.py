@@ -23,7 +23,7 @@ DEVICE = torch.device(os.environ.get("N3_TEST_DEVICE", "cpu"))
 # (patch, stride, window): the paper's (cells kernel), a small one (cells kernel) and one
 # whose patch is not a multiple of the stride (patch-space kernel).
 GEOMETRIES = [(10, 5, 15), (4, 2, 5), (5, 3, 4)]
-SIZES = [(1, 1), (7, 13), (23, 37), (84, 91), (96, 103)]
+SIZES = [(1, 1), (7, 13), (23, 37), (84, 91)]
 
 
 def _bn(dtype=torch.float32, train=False, var=0.5, mean=-2.0) -> nn.BatchNorm1d:
@@ -114,10 +114,11 @@ def test_cells_and_patch_space_kernels_agree():
 @pytest.mark.parametrize("geom", [(4, 2, 3), (3, 2, 3)])
 @pytest.mark.parametrize("train", [False, True])
 def test_gradcheck_float64(geom, train):
-    x, e, lt = _inputs(9, 11, dtype=torch.float64, b=1, c=2, ce=2)
+    x, e, lt = _inputs(7, 9, dtype=torch.float64, b=1, c=1, ce=2)
     bn = _bn(torch.float64, train=train)
     fn = lambda x, e, lt: n3_aggregate_blocked(x, e, lt, bn, 2, *geom, block=2)  # noqa: E731
-    assert torch.autograd.gradcheck(fn, (x, e, lt), eps=1e-6, atol=1e-6, rtol=1e-4)
+    assert torch.autograd.gradcheck(fn, (x, e, lt), eps=1e-6, atol=1e-6, rtol=1e-4,
+                                    fast_mode=True)
 
 
 def test_k1_low_temperature_selects_the_true_nearest_neighbour():
@@ -193,3 +194,32 @@ def test_half_inputs_are_aggregated_in_float32(dtype):
 def test_blocked_module_keeps_its_public_names():
     assert blocked.DEFAULT_BLOCK >= 1 and blocked.DEFAULT_CHUNK_BYTES > 0
     assert callable(blocked.n3_aggregate_blocked)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_whole_n3net_equals_its_reference_self(train):
+    from n3cli.models import N3Net, N3NetConfig
+
+    # Training mode in float64: at random init the batch-statistics BatchNorms amplify
+    # float32 rounding (the float32 reference is 2e-2 from its float64 self there, the
+    # fast path 4e-3), so only float64 can show that the two compute the same function.
+    dtype = torch.float64 if train else torch.float32
+    cfg = N3NetConfig(features=8, embed_features=8, depth=3, embed_depth=2, k=3)
+    torch.manual_seed(0)
+    net = N3Net(cfg).to(DEVICE, dtype).train(train)
+    x = torch.rand(2 if train else 1, 1, 83, 90, generator=torch.Generator().manual_seed(5))
+    x = x.to(DEVICE, dtype)
+    outs, grads = [], []
+    for impl in ("reference", "blocked"):
+        net.set_n3_impl(impl)
+        net.zero_grad()
+        y = net(x)
+        (y * y).sum().backward()
+        outs.append(y.detach())
+        grads.append([p.grad.clone() for p in net.parameters() if p.grad is not None])
+    assert (outs[0] - outs[1]).abs().max().item() <= 1e-5 * max(1.0, outs[0].abs().max().item())
+    # One scale for all parameters: the distance BN's bias has an exactly zero gradient
+    # (softmax ignores a shift), so its own relative error is rounding noise.
+    flat_r = torch.cat([g.flatten() for g in grads[0]])
+    flat_f = torch.cat([g.flatten() for g in grads[1]])
+    assert _rel(flat_f, flat_r) <= (1e-8 if train else 1e-5)
