@@ -107,7 +107,7 @@ def parse_tile(value: str) -> str | int:
 @click.option("-m", "--model", default="auto", show_default=True,
               help="Model name (see `n3 weights list`), or auto: chosen from sigma and colour.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--gray-on-color", type=click.Choice(["opponent", "rgb"]), default="opponent",
+@click.option("--gray-on-color", type=click.Choice(["rgb", "opponent"]), default="rgb",
               show_default=True, help="How a gray model treats colour images.")
 @click.option("-r", "--recursive", is_flag=True, help="Walk sub-folders of input folders.")
 @click.option("--suffix", default=DEFAULT_SUFFIX, show_default=True,

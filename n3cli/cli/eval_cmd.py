@@ -82,7 +82,7 @@ def _table(results, per_image: bool, limited: bool) -> Table:
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="paper", show_default=True,
               help="paper: float noise/output, seed 1234; kair: DnCNN's BSD68 PNGs, 8-bit output.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:i] or mps.")
-@click.option("--gray-on-color", type=click.Choice(GRAY_ON_COLOR_STRATEGIES), default="opponent",
+@click.option("--gray-on-color", type=click.Choice(GRAY_ON_COLOR_STRATEGIES), default="rgb",
               show_default=True, help="How a gray model runs on colour images (cbsd68).")
 @click.option("--per-image", is_flag=True, help="Show one row per image.")
 def eval_command(dataset: str, sigma: float | None, model_name: str, data_dir: Path | None,

@@ -21,6 +21,7 @@ from n3cli.errors import ModelNotFoundError, N3Error, UsageError
 from n3cli.io.batch import Plan, PlanItem
 from n3cli.io.image import DEFAULT_MAX_PIXELS, Image, read_image
 from n3cli.io.writer import JPEG_QUALITY, write_image
+from n3cli.engine.runner import DEFAULT_GRAY_ON_COLOR
 
 GRAY_ON_COLOR_HINT = "a colour model gives better results on colour photos"
 
@@ -32,7 +33,7 @@ class DenoiseOptions:
     sigma: float | None = None  # None: estimate per image (--sigma auto)
     model: str = "auto"
     device: str = "auto"
-    gray_on_color: str = "opponent"
+    gray_on_color: str = DEFAULT_GRAY_ON_COLOR
     fmt: str | None = None  # None: from the output's extension
     quality: int = JPEG_QUALITY
     strip_metadata: bool = False

@@ -25,6 +25,10 @@ _OPP = np.array([[1 / np.sqrt(3)] * 3,
 _CHROMA_SHIFT = 0.5
 
 GRAY_ON_COLOR_STRATEGIES = ("rgb", "opponent")
+# Measured on all 68 CBSD68 images at sigma 25 with the paper's sigma-25 model
+# (docs/RESULTS.md): rgb 29.26 dB, opponent 23.14 dB (its luma channel reaches sqrt(3),
+# far outside the [0, 1] the gray models were trained on). So per-channel RGB it is.
+DEFAULT_GRAY_ON_COLOR = "rgb"
 
 
 def model_input(x: torch.Tensor, desc: ModelDescriptor, sigma: float | None) -> torch.Tensor:
@@ -76,7 +80,7 @@ def run_planes(model: nn.Module, desc: ModelDescriptor, planes: np.ndarray, sigm
 
 
 def denoise_array(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, sigma: float | None,
-                  device: torch.device, gray_on_color: str = "opponent",
+                  device: torch.device, gray_on_color: str = DEFAULT_GRAY_ON_COLOR,
                   forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
     """Denoise an H x W x C float image in [0, 1] (C = 1 or 3); returns the same shape.
 
@@ -182,7 +186,7 @@ def denoise_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
                   device: torch.device, tile: int | str = "auto", tile_overlap: int | None = None,
                   mode: str = "exact", precision: str = "fp32", max_memory: int | str | None = None,
                   threads: int | None = None, progress: Callable[[int, int], None] | None = None,
-                  gray_on_color: str = "opponent") -> np.ndarray:
+                  gray_on_color: str = DEFAULT_GRAY_ON_COLOR) -> np.ndarray:
     """Denoise an H x W x C float image in [0, 1] with tiling, device and precision.
 
     ``tile``: ``"auto"`` (from the memory budget ``max_memory``, default a safe share of

@@ -22,6 +22,7 @@ from n3cli.engine import denoise_array, resolve_device
 from n3cli.errors import UsageError
 from n3cli.eval.metrics import psnr, ssim
 from n3cli.models import ModelSpec
+from n3cli.engine.runner import DEFAULT_GRAY_ON_COLOR
 
 PAPER_SEED = 1234
 KAIR_SEED = 0
@@ -79,7 +80,7 @@ def _score_kair(model: nn.Module, spec: ModelSpec, clean_u8: np.ndarray, sigma: 
 
 def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], sigma: float,
                   protocol: str = "paper", data_dir: Path | None = None, limit: int | None = None,
-                  device: str | torch.device = "cpu", gray_on_color: str = "opponent",
+                  device: str | torch.device = "cpu", gray_on_color: str = DEFAULT_GRAY_ON_COLOR,
                   progress: Callable[[str, int, int, str], None] | None = None) -> list[EvalResult]:
     """Evaluate on several sets; under the paper protocol one noise stream runs through all.
 
@@ -125,7 +126,7 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
 
 def evaluate(model: nn.Module, spec: ModelSpec, dataset: str, sigma: float, protocol: str = "paper",
              data_dir: Path | None = None, limit: int | None = None,
-             device: str | torch.device = "cpu", gray_on_color: str = "opponent",
+             device: str | torch.device = "cpu", gray_on_color: str = DEFAULT_GRAY_ON_COLOR,
              progress: Progress | None = None) -> EvalResult:
     """Evaluate ``model`` on one test set; the paper's seed starts this set's noise stream."""
     cb = None if progress is None else (lambda _ds, done, total, name: progress(done, total, name))
