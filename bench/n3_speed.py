@@ -2,7 +2,9 @@
 
     python bench/n3_speed.py [--device cpu|cuda] [--sizes 256,512,1024] [--bm3d]
 
-One timed run per case after a small warm-up. On the CPU every case runs in its own
+One timed run per case after a small warm-up. Besides wall seconds the table shows the
+process CPU seconds (all threads): on a machine shared with other jobs, time slicing
+inflates wall time but much less the CPU time, so ratios are given for both. On the CPU every case runs in its own
 subprocess so that its peak RSS (ru_maxrss) minus the RSS after loading is the case's
 own memory; on CUDA the peak comes from ``torch.cuda.max_memory_allocated``.
 GFLOP/s counts the convolutions plus the N3 blocks' nominal work (spec section 7).
@@ -14,6 +16,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 
 import _common  # noqa: F401  (puts the checkout on sys.path)
 import torch
@@ -46,11 +49,13 @@ def run_case(name: str, size: int, device: torch.device) -> dict:
             base = torch.cuda.memory_allocated(device)
         else:
             base = rss_mb() * 2**20
+        cpu0 = time.process_time()
         sec = timed(lambda: model(x), device)
+        cpu = time.process_time() - cpu0
         peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
                 else rss_mb() * 2**20) - base
     flops = conv_flops(model, x) + (n3_flops(N3NetConfig(), size, size) if n3 else 0.0)
-    return {"model": name, "size": size, "seconds": sec, "gflops": flops / sec / 1e9,
+    return {"model": name, "size": size, "seconds": sec, "cpu_s": cpu, "gflops": flops / sec / 1e9,
             "peak_mb": peak / 2**20, "bytes_per_px": peak / (size * size)}
 
 
@@ -107,18 +112,21 @@ def main() -> None:
         if r:
             rows.append(r)
     print(f"machine: {machine(device)}, device {device}")
-    print(f"{'size':>6} {'model':>8} {'seconds':>9} {'/twin':>6} {'/dncnn':>7} "
-          f"{'GFLOP/s':>8} {'peak MB':>8} {'B/px':>6}")
+    print(f"{'size':>6} {'model':>8} {'wall s':>8} {'/twin':>6} {'/dncnn':>7} {'cpu s':>8} "
+          f"{'/twin':>6} {'/dncnn':>7} {'GFLOP/s':>8} {'peak MB':>8} {'B/px':>6}")
     by = {(r["model"], r["size"]): r for r in rows}
     for r in rows:
         if r["model"] == "bm3d":
-            print(f"{r['size']:>6} {'bm3d':>8} {r['seconds']:>9.3f}   (PSNR {r['psnr']:.2f} dB, sigma 25)")
+            print(f"{r['size']:>6} {'bm3d':>8} {r['seconds']:>8.3f}   (PSNR {r['psnr']:.2f} dB, sigma 25)")
             continue
         tw, dn = by.get(("twin", r["size"])), by.get(("dncnn17", r["size"]))
-        rt = f"{r['seconds'] / tw['seconds']:.2f}" if tw else "-"
-        rd = f"{r['seconds'] / dn['seconds']:.2f}" if dn else "-"
-        print(f"{r['size']:>6} {r['model']:>8} {r['seconds']:>9.3f} {rt:>6} {rd:>7} "
-              f"{r['gflops']:>8.1f} {r['peak_mb']:>8.0f} {r['bytes_per_px']:>6.0f}")
+
+        def ratio(ref, key):
+            return f"{r[key] / ref[key]:.2f}" if ref else "-"
+        print(f"{r['size']:>6} {r['model']:>8} {r['seconds']:>8.3f} {ratio(tw, 'seconds'):>6} "
+              f"{ratio(dn, 'seconds'):>7} {r['cpu_s']:>8.3f} {ratio(tw, 'cpu_s'):>6} "
+              f"{ratio(dn, 'cpu_s'):>7} {r['gflops']:>8.1f} {r['peak_mb']:>8.0f} "
+              f"{r['bytes_per_px']:>6.0f}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"machine": machine(device), "rows": rows}, f, indent=1)

@@ -60,10 +60,13 @@ def main() -> None:
     ap.add_argument("--tiles", default="0,256,512")
     ap.add_argument("--modes", default="exact,blend")
     ap.add_argument("--max-memory", default=None)
+    ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--big", default=None, help="HxW: one exact run with tile auto")
     ap.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--save", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     if a.one:
         h, w, tile, mode = a.one
         print(json.dumps(case(int(h), int(w), tile, mode, a.device, a.save, a.max_memory)))
@@ -86,6 +89,8 @@ def main() -> None:
             cmd += ["--save", save]
         if a.max_memory:
             cmd += ["--max-memory", a.max_memory]
+        if a.threads:
+            cmd += ["--threads", str(a.threads)]
         if dev.type != "cpu":  # GPU: in process, memory is the CUDA peak
             return case(h, w, tile, mode, a.device, save, a.max_memory)
         res = subprocess.run(cmd, capture_output=True, text=True, check=True)
