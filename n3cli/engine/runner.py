@@ -257,7 +257,10 @@ def probe_seconds_per_mpixel(model: nn.Module, desc: ModelDescriptor, device: to
     """Time one ``size x size`` forward pass (after a warm-up) and scale to a megapixel."""
     import time
 
-    x = torch.rand(1, desc.image_channels + int(desc.noise_map), size, size, device=device)
+    dtype = next((m.weight.dtype for m in model.modules() if isinstance(m, nn.Conv2d)),
+                 torch.float32)
+    x = torch.rand(1, desc.image_channels + int(desc.noise_map), size, size, device=device,
+                   dtype=dtype)
     model(x)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
