@@ -111,10 +111,11 @@ def denoise_array(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
 
 # --- tiled, device- and precision-aware entry point -----------------------------------
 
-# Paper config (706k parameters) on a 2-core CPU, whole-image fp32 inference:
-# seconds per megapixel measured by bench/n3_speed.py (docs/PERFORMANCE.md), and a rough
-# figure for GPUs (scripts/gpu_check.sh measures the real one).
-CPU_SECONDS_PER_MPIXEL_2T = 9.0
+# Paper config (706k parameters), whole-image fp32 inference, one CPU thread: CPU seconds
+# per megapixel measured by bench/n3_speed.py at 1024x1024 (26.4 s, docs/PERFORMANCE.md);
+# more threads are assumed 90 % efficient. The GPU figure is a placeholder until
+# scripts/gpu_check.sh has measured one.
+CPU_SECONDS_PER_MPIXEL_1T = 26.0
 GPU_SECONDS_PER_MPIXEL = 0.05
 
 
@@ -241,7 +242,8 @@ def estimate_seconds(h: int, w: int, desc: ModelDescriptor, device: torch.device
 
     if seconds_per_mpixel is None:
         if device.type == "cpu":
-            seconds_per_mpixel = CPU_SECONDS_PER_MPIXEL_2T * 2 / max(1, torch.get_num_threads())
+            threads = max(1, torch.get_num_threads())
+            seconds_per_mpixel = CPU_SECONDS_PER_MPIXEL_1T / (1 + 0.9 * (threads - 1))
         else:
             seconds_per_mpixel = GPU_SECONDS_PER_MPIXEL
     h, w = max(h, desc.min_size), max(w, desc.min_size)
