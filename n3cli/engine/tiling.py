@@ -64,7 +64,11 @@ def axis_cores(n: int, tile: int, quantum: int = 1) -> list[tuple[int, int]]:
     """Split ``[0, n)`` into cores of ``tile`` pixels (a multiple of ``quantum``)."""
     if tile <= 0 or tile >= n:
         return [(0, n)]
-    t = max(quantum, tile - tile % quantum)
+    # As many cores as ``tile`` asks for, evened out (1024 at 256 is 4 x 256, not
+    # 4 x 255 + 4), rounded up to the quantum.
+    count = -(-n // tile)
+    t = -(-n // count)
+    t = max(quantum, t + (-t) % quantum)
     return [(s, min(s + t, n)) for s in range(0, n, t)]
 
 
