@@ -23,7 +23,7 @@ step() {  # step NAME SECONDS OUTFILE CMD...
   echo "$name rc=$rc seconds=$((SECONDS - t0))" | tee -a "$SUMMARY"
 }
 
-step env 15 "$OUT/env.txt" python -c "
+step env 10 "$OUT/env.txt" python -c "
 import sys, torch
 print(sys.version); print('torch', torch.__version__, 'cuda', torch.version.cuda)
 print('available', torch.cuda.is_available(), torch.cuda.device_count())
@@ -32,10 +32,10 @@ for m in ('platformdirs', 'pooch', 'png', 'rawpy'): sys.modules[m] = None
 import n3cli.ops, n3cli.models, n3cli.engine, n3cli.engine.tiling, n3cli.engine.precision
 print('imports ok without platformdirs/pooch/pypng/rawpy')"
 
-step pytest 40 "$OUT/pytest.txt" python -m pytest tests/ops tests/engine -q -x \
+step pytest 38 "$OUT/pytest.txt" python -m pytest tests/ops tests/engine -q -x \
   -p no:cacheprovider --durations=10
 
-step n3_speed 15 "$OUT/n3_speed.txt" python bench/n3_speed.py --device "$DEV" \
+step n3_speed 18 "$OUT/n3_speed.txt" python bench/n3_speed.py --device "$DEV" \
   --sizes 512,1024,2048 --json "$OUT/n3_speed.json"
 
 step tiling 12 "$OUT/tiling.txt" python bench/tiling.py --device "$DEV" --size 1024 \

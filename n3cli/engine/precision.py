@@ -56,6 +56,17 @@ def cast_model(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     return model
 
 
+def strict_fp32(device: torch.device, dtype: torch.dtype) -> None:
+    """fp32 on CUDA means fp32: turn TF32 off for convolutions and matmuls.
+
+    TF32 (cuDNN's default for convolutions) rounds inputs to 10 mantissa bits, so tiles
+    and the whole image would differ by ~1e-3 and exact tiling would not be exact.
+    """
+    if device.type == "cuda" and dtype == torch.float32:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def set_threads(threads: int | None) -> None:
     """Use ``threads`` CPU threads for intra-op parallelism (None: leave torch's default)."""
     if threads is None:

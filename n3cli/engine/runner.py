@@ -202,6 +202,7 @@ def denoise_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
 
     prec.set_threads(threads)
     dtype = prec.resolve_precision(precision, device, desc)
+    prec.strict_fp32(device, dtype)
     model = prec.cast_model(model.to(device).eval(), dtype)
     budget = memory.parse_size(max_memory)
     planes = 1 if image.ndim == 2 or image.shape[2] == desc.image_channels else \

@@ -25,6 +25,8 @@ from n3cli.ops.knn import continuous_knn
 
 DEFAULT_BLOCK = 4  # measured fastest on CPU for the paper geometry (bench/n3_speed.py)
 DEFAULT_CHUNK_BYTES = 16 * 2**20  # smaller chunks stay in cache: faster than 64 MiB on CPU
+# On GPUs the cost is kernel launches, not cache: the default becomes this there.
+DEFAULT_GPU_CHUNK_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -89,6 +91,8 @@ def n3_aggregate_blocked(
     distance BatchNorm sees the statistics of the whole batch, as upstream's dense
     formulation does; this is what training crops (80 x 80: one 15 x 15 grid) need.
     """
+    if x.device.type != "cpu" and max_chunk_bytes == DEFAULT_CHUNK_BYTES:
+        max_chunk_bytes = DEFAULT_GPU_CHUNK_BYTES
     if patch % stride == 0:
         from n3cli.ops.cells import n3_aggregate_cells  # cells reuses this module's plan
 

@@ -19,6 +19,9 @@ from n3cli.models import N3Net, N3NetConfig
 from n3cli.models.registry import dependency_radius, descriptor_for
 
 DEVICE = torch.device(os.environ.get("N3_TEST_DEVICE", "cpu"))
+# Comparisons at 1e-5 need real fp32 on CUDA (cuDNN convolutions default to TF32).
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
 
 # Small networks with the two kernel paths' geometries and short halos.
 SMALL = N3NetConfig(features=8, embed_features=8, depth=3, embed_depth=2, k=2,

@@ -19,6 +19,9 @@ from n3cli.ops.geometry import PatchGrid
 from n3cli.ops.knn import continuous_knn, continuous_knn_exact
 
 DEVICE = torch.device(os.environ.get("N3_TEST_DEVICE", "cpu"))
+# Comparisons at 1e-5 need real fp32 on CUDA (cuDNN convolutions default to TF32).
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
 
 
 @pytest.fixture(autouse=True)
