@@ -236,3 +236,14 @@ def test_parse_size():
     assert memory.parse_size("2G") == 2 << 30
     assert memory.parse_size("512MiB") == 512 << 20
     assert memory.parse_size(1000) == 1000 and memory.parse_size(None) is None
+
+
+def test_denoise_image_in_bfloat16_is_close_to_fp32():
+    if not precision._probe(DEVICE, torch.bfloat16):
+        pytest.skip("no bf16 on this device")
+    desc = descriptor_for(SMALL, sigma=25.0)
+    img = np.random.default_rng(1).random((90, 100, 1), dtype=np.float32)
+    ref = runner.denoise_image(_net(SMALL), desc, img, 25.0, DEVICE, tile=0)
+    low = runner.denoise_image(_net(SMALL), desc, img, 25.0, DEVICE, tile=48, precision="bf16")
+    assert low.dtype == np.float32 and low.shape == img.shape
+    assert 0 < np.abs(low - ref).max() < 0.05
