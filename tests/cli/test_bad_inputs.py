@@ -126,8 +126,13 @@ def test_tiny_images_work(tmp_path, tiny, run):
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path, run, monkeypatch):
-    """The real weights store, empty: explicit and automatic model choice both explain."""
+    """The real weights store, empty, and no bundled models (as in an install without the
+    repo's weights/): explicit and automatic model choice both explain."""
+    import n3cli.weights.store as store
+
     monkeypatch.setenv("N3_HOME", str(tmp_path / "store"))
+    (tmp_path / "no-bundle").mkdir()
+    monkeypatch.setattr(store, "bundled_dir", lambda: tmp_path / "no-bundle")
     save_gray(tmp_path / "a.png")
     r = run("denoise", tmp_path / "a.png", "-s", "25", "-m", "n3net-paper-s25")
     assert r.exit_code == 2 and "not installed" in r.stderr and "n3 weights fetch paper" in r.stderr

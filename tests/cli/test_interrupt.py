@@ -22,7 +22,10 @@ def test_interrupted_batch_leaves_no_debris_and_resumes(tmp_path, sig, code):
         save_gray(src / f"im{i}.png", 48, 48, seed=i)
     env = {**os.environ, "N3_TEST_DELAY": "0.5"}
     cmd = [sys.executable, str(TINY_SCRIPT), "denoise", str(src), "-o", str(out), "-s", "25"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A test runner started in the background inherits SIGINT as ignored; give the child
+    # the default disposition so that Python installs its KeyboardInterrupt handler.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and not (out.is_dir() and any(out.glob("*_denoised.png"))):
         time.sleep(0.05)
