@@ -34,11 +34,13 @@ from n3cli.errors import N3Error
               help="Validation (monitoring) image folder, replacing validation.folder.")
 @click.option("--export-to", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write the trained model into this folder (e.g. weights/).")
+@click.option("--init", "init", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Fine-tune: start from this model's .safetensors (same architecture).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes: float | None,
                   max_steps: int | None, device: str, overrides: tuple[str, ...],
                   data_dirs: tuple[Path, ...], val_dir: Path | None, export_to: Path | None,
-                  quiet: bool) -> None:
+                  init: Path | None, quiet: bool) -> None:
     """Train an N3Net denoiser from a TOML config (resumable, torchrun-aware).
 
     \b
@@ -57,7 +59,7 @@ def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes
         sets.append(f"validation.folder={_toml_str(str(val_dir))}")
     cfg = load_config(config_path, sets)
     opts = TrainOptions(out=out or Path("runs") / cfg.name, resume=resume, device=device,
-                        max_minutes=max_minutes, max_steps=max_steps, export_to=export_to,
+                        max_minutes=max_minutes, max_steps=max_steps, export_to=export_to, init=init,
                         command="n3 train " + shlex.join(sys.argv[1:] if sys.argv[1:2] != ["train"]
                                                          else sys.argv[2:]),
                         progress=not quiet)

@@ -61,6 +61,7 @@ class TrainOptions:
     max_minutes: float | None = None
     max_steps: int | None = None  # stop once this many steps (in total) are done
     export_to: Path | None = None
+    init: Path | None = None  # start from these weights (safetensors of the same architecture)
     command: str = ""
     progress: bool = True
 
@@ -206,6 +207,8 @@ class _Run:
                 # bn1 exists only for checkpoint compatibility and is never applied: no
                 # gradient ever reaches it (DDP would wait for one and fail).
                 m.bn1.requires_grad_(False)
+        if opts.init is not None and not opts.resume:
+            self._init_from(opts.init)
         if cfg.runtime.amp == "bf16":
             keep_n3_fp32(self.model)
         self.optimizer = make_optimizer(self.model, cfg, device)
@@ -251,6 +254,22 @@ class _Run:
         extra = state["extra"]
         self.prev_elapsed = float(extra.get("elapsed_s", 0.0))
         self.history = extra.get("history", self.history)
+
+    def _init_from(self, path: Path) -> None:
+        """Fine-tuning: load a trained model's weights (strict) before the first step."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+        except (OSError, SafetensorError, RuntimeError) as err:
+            raise CheckpointError(f"cannot start from {path}: {str(err).splitlines()[0]}",
+                                  "--init needs a .safetensors model of the same config") from None
+        missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+        if missing or unexpected:
+            raise CheckpointError(f"{path} does not match the config's architecture",
+                                  f"missing {len(missing)}, unexpected {len(unexpected)} tensors")
 
     def _save(self) -> None:
         if not self.info.is_main:
