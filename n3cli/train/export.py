@@ -1,28 +1,22 @@
 """Export a trained model: ``<name>.safetensors`` + ``<name>.json`` + model card ``<name>.md``.
 
-Uses :func:`n3cli.weights.store.save_model` (the store's own format) when it can be
-imported; on a bare GPU machine without the store's optional dependencies (platformdirs)
-an identical local writer is used, so a run never fails at its last step.
+The weights go through :func:`n3cli.weights.store.save_model` (the store's own format);
+the store imports platformdirs only when it needs the user store, so this also works on a
+bare GPU machine without it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch.nn as nn
-from safetensors.torch import save_file
 
 from n3cli.models.config import N3NetConfig
 from n3cli.models.descriptor import ModelDescriptor
-
-FORMAT_VERSION = 1
-
+from n3cli.weights.store import save_model as store_save
 
 def _atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -36,40 +30,12 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _save_model_local(directory: Path, name: str, model: nn.Module, config: N3NetConfig,
-                      descriptor: ModelDescriptor, summary: str, licence: str,
-                      extra: dict[str, Any] | None) -> Path:
-    """Same files as the store's ``save_model`` (weights first, JSON last)."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    st, js = directory / f"{name}.safetensors", directory / f"{name}.json"
-    _atomic_write(st, lambda tmp: save_file(tensors, tmp, metadata={"name": name, "format": str(FORMAT_VERSION)}))
-    entry: dict[str, Any] = {
-        "name": name, "summary": summary, "licence": licence, "config": config.to_dict(),
-        "descriptor": descriptor.to_dict(), "sha256": _sha256(st), "format": FORMAT_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    if extra:
-        entry.update({k: v for k, v in extra.items() if k not in entry})
-    _atomic_write(js, lambda tmp: Path(tmp).write_text(json.dumps(entry, indent=2) + "\n"))
-    return js
-
-
 def save_model(directory: Path, name: str, model: nn.Module, config: N3NetConfig,
                descriptor: ModelDescriptor, summary: str = "", licence: str = "",
                extra: dict[str, Any] | None = None) -> Path:
+    """Write the model in the weights store's own format (safetensors + JSON, atomic)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    try:
-        from n3cli.weights.store import save_model as store_save
-    except ImportError:  # e.g. platformdirs missing on a bare GPU machine
-        return _save_model_local(directory, name, model, config, descriptor, summary, licence, extra)
     return store_save(directory, name, model, config, descriptor, summary, licence, extra)
 
 

@@ -1,7 +1,7 @@
 """`n3 train` must run on a bare GPU machine: no platformdirs, pooch, rawpy or pypng.
 
 The GPU machine the bundled models are trained on lacks these packages, so the training
-import chain must not need them, and the export must fall back to an identical writer.
+import chain, the export included, must not need them.
 """
 
 from __future__ import annotations
