@@ -1,6 +1,13 @@
-"""N3Net (paper config) vs its conv twin vs DnCNN-17: inference seconds, ratios, memory.
+"""N3Net (paper config) vs its conv twins vs DnCNN-17: inference seconds, ratios, memory.
 
-    python bench/n3_speed.py [--device cpu|cuda] [--sizes 256,512,1024] [--bm3d]
+    python bench/n3_speed.py [--device cpu|cuda] [--sizes 256,512,1024] [--bm3d] [--plain]
+
+Two conv twins: ``twin`` replaces each whole N3 block (embedding and temperature CNNs
+included) by a pass-through; ``twin+e`` keeps the blocks' embedding and temperature CNNs,
+so it has exactly N3Net's convolutions and prices only the neighbour search and
+aggregation. Every model runs as the engine runs it (``n3cli.engine.optimize``:
+BatchNorm folded, channels_last on the CPU); ``--plain`` runs the modules as built
+(eval-mode BatchNorm, default layout) for comparison.
 
 One timed run per case after a small warm-up. Besides wall seconds the table shows the
 process CPU seconds (all threads): on a machine shared with other jobs, time slicing
@@ -22,10 +29,11 @@ import _common  # noqa: F401  (puts the checkout on sys.path)
 import torch
 
 from _common import DnCNN, conv_flops, machine, n3_flops, rss_mb, timed
+from n3cli.engine.optimize import as_layout, inference_model
 from n3cli.models import N3Net, N3NetConfig
 from n3cli.models.n3net import conv_twin
 
-MODELS = ("n3net", "twin", "dncnn17")
+MODELS = ("n3net", "twin", "twin+e", "dncnn17")
 
 
 def build(name: str) -> tuple[torch.nn.Module, float]:
@@ -33,15 +41,18 @@ def build(name: str) -> tuple[torch.nn.Module, float]:
     cfg = N3NetConfig()
     if name == "n3net":
         return N3Net(cfg), 1.0
-    if name == "twin":
-        return conv_twin(cfg), 0.0
+    if name in ("twin", "twin+e"):
+        return conv_twin(cfg, keep_embedding=name == "twin+e"), 0.0
     return DnCNN(17), 0.0
 
 
-def run_case(name: str, size: int, device: torch.device) -> dict:
+def run_case(name: str, size: int, device: torch.device, plain: bool = False) -> dict:
     model, n3 = build(name)
-    model = model.to(device).eval()
     x = torch.rand(1, 1, size, size, device=device)
+    if plain:
+        model = model.to(device).eval()
+    else:
+        model, x = inference_model(model, device), as_layout(x, device)
     with torch.inference_mode():
         model(x[..., :128, :128])  # warm-up: kernels, allocator
         if device.type == "cuda":
@@ -85,6 +96,8 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--bm3d", action="store_true", help="also time BM3D at 256x256")
+    ap.add_argument("--plain", action="store_true",
+                    help="run the modules as built: no BatchNorm folding, default layout")
     ap.add_argument("--inprocess", action="store_true", help="no subprocess per case (CPU)")
     ap.add_argument("--one", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--json", default=None, help="also write the rows here")
@@ -93,7 +106,7 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     device = torch.device(a.device)
     if a.one:
-        print(json.dumps(run_case(a.one[0], int(a.one[1]), device)))
+        print(json.dumps(run_case(a.one[0], int(a.one[1]), device, a.plain)))
         return
     rows = []
     for size in [int(s) for s in a.sizes.split(",")]:
@@ -102,31 +115,35 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--device", "cpu", "--one", name, str(size)]
                 if a.threads:
                     cmd += ["--threads", str(a.threads)]
+                if a.plain:
+                    cmd.append("--plain")
                 res = subprocess.run(cmd, capture_output=True, text=True, check=True)
                 rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
             else:
-                rows.append(run_case(name, size, device))
+                rows.append(run_case(name, size, device, a.plain))
             print(f"  done {name} {size}: {rows[-1]['seconds']:.3f} s", file=sys.stderr, flush=True)
     if a.bm3d:
         r = bm3d_case(256)
         if r:
             rows.append(r)
-    print(f"machine: {machine(device)}, device {device}")
-    print(f"{'size':>6} {'model':>8} {'wall s':>8} {'/twin':>6} {'/dncnn':>7} {'cpu s':>8} "
-          f"{'/twin':>6} {'/dncnn':>7} {'GFLOP/s':>8} {'peak MB':>8} {'B/px':>6}")
+    print(f"machine: {machine(device)}, device {device}, "
+          + ("plain modules" if a.plain else "engine-prepared (BatchNorm folded, device layout)"))
+    print(f"{'size':>6} {'model':>8} {'wall s':>8} {'/twin':>6} {'/twin+e':>7} {'/dncnn':>7} "
+          f"{'cpu s':>8} {'/twin':>6} {'/twin+e':>7} {'/dncnn':>7} {'GFLOP/s':>8} {'peak MB':>8} "
+          f"{'B/px':>6}")
     by = {(r["model"], r["size"]): r for r in rows}
     for r in rows:
         if r["model"] == "bm3d":
             print(f"{r['size']:>6} {'bm3d':>8} {r['seconds']:>8.3f}   (PSNR {r['psnr']:.2f} dB, sigma 25)")
             continue
-        tw, dn = by.get(("twin", r["size"])), by.get(("dncnn17", r["size"]))
+        tw, te, dn = (by.get((m, r["size"])) for m in ("twin", "twin+e", "dncnn17"))
 
         def ratio(ref, key):
             return f"{r[key] / ref[key]:.2f}" if ref else "-"
         print(f"{r['size']:>6} {r['model']:>8} {r['seconds']:>8.3f} {ratio(tw, 'seconds'):>6} "
-              f"{ratio(dn, 'seconds'):>7} {r['cpu_s']:>8.3f} {ratio(tw, 'cpu_s'):>6} "
-              f"{ratio(dn, 'cpu_s'):>7} {r['gflops']:>8.1f} {r['peak_mb']:>8.0f} "
-              f"{r['bytes_per_px']:>6.0f}")
+              f"{ratio(te, 'seconds'):>7} {ratio(dn, 'seconds'):>7} {r['cpu_s']:>8.3f} "
+              f"{ratio(tw, 'cpu_s'):>6} {ratio(te, 'cpu_s'):>7} {ratio(dn, 'cpu_s'):>7} "
+              f"{r['gflops']:>8.1f} {r['peak_mb']:>8.0f} {r['bytes_per_px']:>6.0f}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"machine": machine(device), "rows": rows}, f, indent=1)

@@ -52,3 +52,25 @@ def paper_store(tmp_path_factory, _isolated_n3_home) -> Path:
         import_checkpoint(path, name, store)
     os.environ["N3_HOME"] = str(store)  # undone by _isolated_n3_home's context at session end
     return store
+
+
+@pytest.fixture
+def randomise_bn():
+    """Give every BatchNorm2d trained-looking statistics and affine parameters."""
+    import torch
+    import torch.nn as nn
+
+    def _randomise(net: nn.Module, seed: int = 0) -> None:
+        """Trained-looking running statistics (the fresh ones are 0 / 1: folding would be trivial)."""
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for m in net.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    # Moderate spreads around the initial values: activations keep their
+                    # scale (large ones make the N3 softmax arbitrarily ill-conditioned).
+                    m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                    m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                    m.weight.mul_(torch.rand(m.num_features, generator=g) + 0.5)
+                    m.bias.add_(torch.randn(m.num_features, generator=g) * 0.01)
+
+    return _randomise

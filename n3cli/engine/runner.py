@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from n3cli.engine.optimize import as_layout, inference_model
 from n3cli.models.descriptor import ModelDescriptor
 
 # Orthonormal opponent-colour transform: rows are unit vectors, so white noise of std
@@ -74,7 +75,7 @@ def run_planes(model: nn.Module, desc: ModelDescriptor, planes: np.ndarray, sigm
     x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None].float()
     x, (h, w) = pad_to_min_size(x, desc.min_size, desc.size_multiple)
     inp = model_input(x, desc, sigma)
-    fn = forward or (lambda t: model(t.to(device)).float().cpu())
+    fn = forward or (lambda t: model(as_layout(t.to(device), device)).float().cpu())
     y = fn(inp)[..., :h, :w]
     return y[0].numpy().transpose(1, 2, 0)
 
@@ -177,9 +178,9 @@ def resolve_tiling(h: int, w: int, model: nn.Module, desc: ModelDescriptor, devi
 
 def make_forward(model: nn.Module, device: torch.device, dtype: torch.dtype = torch.float32
                  ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """One tile: CPU float tensor in, to the device and dtype, model, float CPU out."""
+    """One tile: CPU float tensor in, to the device, dtype and layout, model, float CPU out."""
     def fn(t: torch.Tensor) -> torch.Tensor:
-        return model(t.to(device=device, dtype=dtype)).float().cpu()
+        return model(as_layout(t.to(device=device, dtype=dtype), device)).float().cpu()
     return fn
 
 
@@ -195,15 +196,17 @@ def denoise_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
     ``mode``: "exact" (tiles carry the model's full dependency radius: same output as
     whole-image inference), "blend" (raised-cosine overlap of ``tile_overlap`` px) or
     "auto" (exact when affordable). ``progress(done, total)`` is called after every tile
-    (``total`` counts all planes of a colour image run per channel). The model is moved
-    to ``device`` and cast to ``precision`` in place. Returns float32 H x W x C.
+    (``total`` counts all planes of a colour image run per channel). The model runs as
+    :func:`n3cli.engine.optimize.inference_model` prepares it (an eval-mode copy with
+    BatchNorm folded, on ``device`` in ``precision``, channels_last on the CPU); ``model``
+    itself is not modified. Returns float32 H x W x C.
     """
     from n3cli.engine import memory, precision as prec, tiling
 
     prec.set_threads(threads)
     dtype = prec.resolve_precision(precision, device, desc)
     prec.strict_fp32(device, dtype)
-    model = prec.cast_model(model.to(device).eval(), dtype)
+    model = inference_model(model, device, dtype)
     budget = memory.parse_size(max_memory)
     planes = 1 if image.ndim == 2 or image.shape[2] == desc.image_channels else \
         (3 if desc.image_channels == 1 else 1)

@@ -19,6 +19,7 @@ import torch.nn as nn
 
 from n3cli.data.testsets import PROTOCOLS, dataset_spec, list_images, load_test_image
 from n3cli.engine import denoise_array, resolve_device
+from n3cli.engine.optimize import inference_model
 from n3cli.errors import UsageError
 from n3cli.eval.metrics import psnr, ssim
 from n3cli.models import ModelSpec
@@ -94,7 +95,7 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
     if limit is not None and limit < 1:
         raise UsageError("--limit must be at least 1")
     dev = resolve_device(device) if isinstance(device, str) else device
-    model = model.to(dev).eval()
+    model = inference_model(model, dev)  # eval-mode copy, BatchNorm folded, device layout
     gen = torch.Generator().manual_seed(PAPER_SEED)  # same stream as torch.manual_seed on CPU
     # Resolve every set first so that a missing folder fails before hours of work.
     plans = []

@@ -71,20 +71,31 @@ def _reorder_unshuffled(x: torch.Tensor, cin: int, img: int, s: int) -> torch.Te
     return x
 
 
-def conv_twin(config: N3NetConfig) -> nn.Module:
+def conv_twin(config: N3NetConfig, keep_embedding: bool = False) -> nn.Module:
     """The same network with each N3 block replaced by a cheap 8 -> 64 pass-through.
 
     Used by benchmarks to price the N3 blocks against the convolutions around them.
+    ``keep_embedding``: the pass-through still runs the block's embedding and temperature
+    CNNs, so the twin has exactly N3Net's convolutions and only the neighbour search and
+    aggregation are priced.
     """
     net = N3Net(config)
 
     class _PassThrough(nn.Module):
-        def __init__(self, reps: int):
+        def __init__(self, reps: int, block: nn.Module | None):
             super().__init__()
             self.reps = reps
+            self.block = block
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x.repeat(1, self.reps, 1, 1)
+            y = x.repeat(1, self.reps, 1, 1)
+            if self.block is not None:
+                e = self.block.embedcnn(x)
+                t = self.block.tempcnn(x)
+                # Use both results (cheaply) so that no backend could skip them.
+                y[:, :1] += 0.0 * (e[:, :1] + t)
+            return y
 
-    net.nls = nn.ModuleList([_PassThrough(config.k + 1) for _ in net.nls])
+    net.nls = nn.ModuleList([_PassThrough(config.k + 1, nl if keep_embedding else None)
+                             for nl in net.nls])
     return net

