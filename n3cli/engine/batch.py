@@ -8,7 +8,6 @@ estimate sigma, choose and load the model, run the engine, write atomically);
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,7 +20,7 @@ from n3cli.errors import ModelNotFoundError, N3Error, UsageError
 from n3cli.io.batch import Plan, PlanItem
 from n3cli.io.image import DEFAULT_MAX_PIXELS, Image, read_image
 from n3cli.io.writer import JPEG_QUALITY, write_image
-from n3cli.engine.runner import DEFAULT_GRAY_ON_COLOR
+from n3cli.engine.runner import DEFAULT_GRAY_ON_COLOR, denoise_image, estimate_seconds
 
 GRAY_ON_COLOR_HINT = "a colour model gives better results on colour photos"
 
@@ -202,33 +201,21 @@ class Denoiser:
         return sigma, []
 
     def run_engine(self, model, desc, img: Image, sigma: float) -> np.ndarray:
-        """The engine's tiled ``denoise_image`` where present, else ``denoise_array``."""
-        from n3cli.engine import runner
-
+        """Announce a long job in one line, then run the tiled engine on one image."""
         o = self.opts
-        est = getattr(runner, "estimate_seconds", None)
-        if est is not None:
-            planes = 3 if (desc.image_channels == 1 and img.color) else 1  # gray model per channel
-            try:
-                secs = planes * float(est(img.height, img.width, desc, self.device))
-            except Exception:  # an estimate is a courtesy, never a failure
-                secs = 0.0
-            if secs > 10:
-                self.reporter.note(f"{img.width}x{img.height} on {self.device.type}: about {secs:.0f} s")
-        fn = getattr(runner, "denoise_image", None)
-        if fn is None:
-            if o.threads:
-                import torch
-                torch.set_num_threads(o.threads)
-            return runner.denoise_array(model, desc, img.pixels, sigma, self.device,
-                                        gray_on_color=o.gray_on_color)
-        kw = dict(gray_on_color=o.gray_on_color, tile=o.tile, tile_overlap=o.tile_overlap,
-                  mode=o.tile_mode, precision=o.precision, max_memory=o.max_memory,
-                  threads=o.threads, progress=self.reporter.tiles)
-        accepted = inspect.signature(fn).parameters
-        if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
-            kw = {k: v for k, v in kw.items() if k in accepted}
-        return fn(model, desc, img.pixels, sigma, self.device, **kw)
+        planes = 3 if (desc.image_channels == 1 and img.color) else 1  # gray model per channel
+        try:
+            secs = planes * estimate_seconds(img.height, img.width, desc, self.device,
+                                             config=getattr(model, "config", None))
+        except Exception:  # an estimate is a courtesy, never a failure
+            secs = 0.0
+        if secs > 10:
+            self.reporter.note(f"{img.width}x{img.height} on {self.device.type}: about {secs:.0f} s")
+        return denoise_image(model, desc, img.pixels, sigma, self.device,
+                             gray_on_color=o.gray_on_color, tile=o.tile,
+                             tile_overlap=o.tile_overlap, mode=o.tile_mode,
+                             precision=o.precision, max_memory=o.max_memory,
+                             threads=o.threads, progress=self.reporter.tiles)
 
 
 def check_sigma(sigma: float, desc, name: str) -> None:

@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from n3cli.engine.optimize import as_layout, inference_model
+from n3cli.models.config import N3NetConfig
 from n3cli.models.descriptor import ModelDescriptor
 
 # Orthonormal opponent-colour transform: rows are unit vectors, so white noise of std
@@ -235,12 +236,14 @@ def denoise_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
 
 def estimate_seconds(h: int, w: int, desc: ModelDescriptor, device: torch.device,
                      tile: int = 0, mode: str = "exact", tile_overlap: int | None = None,
-                     seconds_per_mpixel: float | None = None, quantum: int = 5) -> float:
+                     seconds_per_mpixel: float | None = None, quantum: int = 5,
+                     config: N3NetConfig | None = None) -> float:
     """Rough wall time to denoise an ``h x w`` image (one plane), for a one-line notice.
 
-    Throughput is the benchmark's measured seconds per megapixel (scaled by the CPU
-    thread count) or ``seconds_per_mpixel`` (e.g. from :func:`probe_seconds_per_mpixel`);
-    tiling adds the area of the tiles' context.
+    Throughput is the benchmark's measured seconds per megapixel of the paper config
+    (scaled by the CPU thread count, and by ``config``'s multiply-adds per pixel relative
+    to the paper's when given) or ``seconds_per_mpixel`` (e.g. from
+    :func:`probe_seconds_per_mpixel`); tiling adds the area of the tiles' context.
     """
     from n3cli.engine import tiling
 
@@ -250,6 +253,8 @@ def estimate_seconds(h: int, w: int, desc: ModelDescriptor, device: torch.device
             seconds_per_mpixel = CPU_SECONDS_PER_MPIXEL_1T / (1 + 0.9 * (threads - 1))
         else:
             seconds_per_mpixel = GPU_SECONDS_PER_MPIXEL
+        if config is not None:
+            seconds_per_mpixel *= config.macs_per_pixel() / N3NetConfig().macs_per_pixel()
     h, w = max(h, desc.min_size), max(w, desc.min_size)
     ctx = tile_overlap if tile_overlap is not None else (
         desc.halo if mode == "exact" else tiling.DEFAULT_BLEND_OVERLAP)

@@ -50,6 +50,31 @@ class N3NetConfig:
     def n3_out_channels(self) -> int:
         return self.n3_channels * (self.k + 1)
 
+    def macs_per_pixel(self) -> float:
+        """Nominal multiply-adds per input pixel of one forward pass (spec section 7).
+
+        Convolutions of the local CNNs and of the N3 blocks' embedding and temperature
+        CNNs, plus the N3 distances and aggregation over full windows; everything runs at
+        1/unshuffle resolution. Used to scale measured throughput from one config to another.
+        """
+        s2 = self.unshuffle**2
+        cin, cout = self.in_channels * s2, self.out_channels * s2
+        f, ef = self.features, self.embed_features
+
+        def cnn(a: int, b: int, width: int, depth: int) -> int:
+            return 9 * (a * width + (depth - 2) * width * width + width * b)
+
+        total = 0
+        for i in range(self.num_n3 + 1):
+            a = cin if i == 0 else self.n3_out_channels
+            b = cout if i == self.num_n3 else self.n3_channels
+            total += cnn(a, b, f, self.depth)
+        per_query = (self.window**2 - 1) * self.patch**2 * (self.embed_out + self.k * self.n3_channels)
+        n3 = cnn(self.n3_channels, self.embed_out, ef, self.embed_depth) \
+            + cnn(self.n3_channels, 1, ef, self.embed_depth) + per_query / self.stride**2
+        total += self.num_n3 * n3
+        return total / s2
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -232,6 +232,16 @@ def test_estimate_seconds_grows_with_pixels_and_tiling():
     assert 10 < b / a < 20 and c > 2 * b
 
 
+def test_estimate_scales_with_the_models_multiply_adds():
+    paper = N3NetConfig()
+    light = N3NetConfig(in_channels=2, features=48, embed_features=32, unshuffle=2, window=7)
+    desc, cpu = descriptor_for(paper), torch.device("cpu")
+    full = runner.estimate_seconds(512, 512, desc, cpu, config=paper)
+    small = runner.estimate_seconds(512, 512, desc, cpu, config=light)
+    assert full == pytest.approx(runner.estimate_seconds(512, 512, desc, cpu))
+    assert 5 < full / small < 12  # the bundled-model recipe: ~8x fewer multiply-adds
+
+
 def test_parse_size():
     assert memory.parse_size("2G") == 2 << 30
     assert memory.parse_size("512MiB") == 512 << 20

@@ -104,3 +104,13 @@ def test_config_refuses_n3_width_that_cannot_carry_the_image():
     with pytest.raises(ValueError, match="n3_channels"):
         N3NetConfig(image_channels=3, in_channels=4, out_channels=3, unshuffle=2, n3_channels=8)
     N3NetConfig(image_channels=3, in_channels=4, out_channels=3, unshuffle=2, n3_channels=12)
+
+
+def test_macs_per_pixel_matches_the_spec_arithmetic():
+    # Spec section 7, 256x256: ~46 G multiply-adds for the convolutions plus 0.45 G + 3.1 G
+    # per N3 block (distances + aggregation).
+    spec = (46e9 + 2 * (0.45e9 + 3.1e9)) / (256 * 256)
+    assert N3NetConfig().macs_per_pixel() == pytest.approx(spec, rel=0.02)
+    # Pixel-unshuffle 2 runs everything at quarter resolution on 4x the input planes.
+    half = N3NetConfig(unshuffle=2, n3_channels=8)
+    assert half.macs_per_pixel() < N3NetConfig().macs_per_pixel() / 3.5
