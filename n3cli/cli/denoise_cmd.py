@@ -133,6 +133,8 @@ def parse_tile(value: str) -> str | int:
               help="exact: bit-identical to untiled; blend: less context, feathered seams.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32",
               show_default=True, help="Arithmetic precision of the convolutions.")
+@click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
+              help="Average over this many flips/rotations (slightly better, n times slower).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
 @click.option("--max-memory", default=None, metavar="SIZE", help="Memory budget for tiling, e.g. 4G.")
 @click.option("--raw", is_flag=True, help="Input is a camera raw file (not supported yet).")
@@ -141,7 +143,7 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, out
             model: str, device: str, gray_on_color: str, recursive: bool, suffix: str, fmt: str | None,
             quality: int, overwrite: bool, in_place: bool, strip_metadata: bool, max_pixels: str | None,
             dry_run: bool, as_json: bool, progress: bool | None, tile: str, tile_overlap: int | None,
-            tile_mode: str, precision: str, threads: int | None, max_memory: str | None,
+            tile_mode: str, precision: str, ensemble: str, threads: int | None, max_memory: str | None,
             raw: bool) -> None:
     """Remove Gaussian noise from images with an N3Net.
 
@@ -162,7 +164,7 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, out
         fmt=fmt_name, quality=quality, strip_metadata=strip_metadata,
         max_pixels=parse_count(max_pixels, "--max-pixels") if max_pixels is not None else DEFAULT_MAX_PIXELS,
         tile=parse_tile(tile), tile_overlap=tile_overlap, tile_mode=tile_mode, precision=precision,
-        threads=threads, max_memory=parse_bytes(max_memory))
+        threads=threads, max_memory=parse_bytes(max_memory), ensemble=int(ensemble))
     plan = plan_batch(list(inputs), PlanOptions(output=output, suffix=suffix, fmt=fmt_name,
                                                 recursive=recursive, overwrite=overwrite, in_place=in_place))
     single = len(plan.items) == 1 and not any(p.is_dir() for p in inputs)

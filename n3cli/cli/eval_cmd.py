@@ -23,6 +23,7 @@ Examples:
   n3 eval --dataset all --sigma 25 --per-image           Set12 -> BSD68 -> Urban100, one seed
   n3 eval --dataset bsd68 --sigma 25 --protocol kair     DnCNN's BSD68 PNGs, 8-bit output
   n3 eval --dataset cbsd68 --sigma 25 --gray-on-color rgb --limit 10
+  n3 eval --dataset set12 --sigma 25 --ensemble 8        self-ensemble of 8 flips/rotations
 """
 
 
@@ -56,7 +57,8 @@ def _table(results, per_image: bool, limited: bool) -> Table:
         table.add_column(col, justify="right" if col not in ("dataset", "model", "protocol") else "left")
     for r in results:
         ref = paper_psnr(r.dataset, r.sigma)
-        table.add_row(r.dataset, f"{r.sigma:g}", r.model, r.protocol, str(len(r.images)),
+        name = r.model if r.ensemble == 1 else f"{r.model} x{r.ensemble}"
+        table.add_row(r.dataset, f"{r.sigma:g}", name, r.protocol, str(len(r.images)),
                       f"{r.mean_psnr:.3f}", "-" if ref is None else f"{ref:.2f}",
                       "-" if ref is None else f"{r.mean_psnr - ref:+.3f}",
                       f"{r.mean_ssim:.4f}", f"{r.seconds:.1f}")
@@ -84,10 +86,12 @@ def _table(results, per_image: bool, limited: bool) -> Table:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:i] or mps.")
 @click.option("--gray-on-color", type=click.Choice(GRAY_ON_COLOR_STRATEGIES), default="rgb",
               show_default=True, help="How a gray model runs on colour images (cbsd68).")
+@click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
+              help="Average over this many flips/rotations of each image (n times slower).")
 @click.option("--per-image", is_flag=True, help="Show one row per image.")
 def eval_command(dataset: str, sigma: float | None, model_name: str, data_dir: Path | None,
                  json_out: str | None, limit: int | None, protocol: str, device: str,
-                 gray_on_color: str, per_image: bool) -> None:
+                 gray_on_color: str, ensemble: str, per_image: bool) -> None:
     """Score a model with the paper's evaluation protocol (Table 3) on standard test sets."""
     from n3cli.engine import resolve_device
     from n3cli.eval import evaluate_many
@@ -117,7 +121,7 @@ def eval_command(dataset: str, sigma: float | None, model_name: str, data_dir: P
             status.update(f"{ds}: {done}/{total} ({name})")
 
         results = evaluate_many(model, spec, datasets, sigma, protocol, data_dir, limit, dev,
-                                gray_on_color, progress)
+                                gray_on_color, progress, int(ensemble))
     console.print(_table(results, per_image, limit is not None))
     if json_out is not None:
         payload = [r.to_dict() for r in results]

@@ -44,6 +44,7 @@ class DenoiseOptions:
     precision: str = "fp32"
     threads: int | None = None
     max_memory: int | None = None  # bytes
+    ensemble: int = 1  # geometric self-ensemble size (1, 2, 4 or 8)
 
 
 @dataclass
@@ -205,7 +206,7 @@ class Denoiser:
         o = self.opts
         planes = 3 if (desc.image_channels == 1 and img.color) else 1  # gray model per channel
         try:
-            secs = planes * estimate_seconds(img.height, img.width, desc, self.device,
+            secs = planes * o.ensemble * estimate_seconds(img.height, img.width, desc, self.device,
                                              config=getattr(model, "config", None))
         except Exception:  # an estimate is a courtesy, never a failure
             secs = 0.0
@@ -215,7 +216,8 @@ class Denoiser:
                              gray_on_color=o.gray_on_color, tile=o.tile,
                              tile_overlap=o.tile_overlap, mode=o.tile_mode,
                              precision=o.precision, max_memory=o.max_memory,
-                             threads=o.threads, progress=self.reporter.tiles)
+                             threads=o.threads, progress=self.reporter.tiles,
+                             ensemble=o.ensemble)
 
 
 def check_sigma(sigma: float, desc, name: str) -> None:

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from n3cli.engine.ensemble import check_ensemble, self_ensemble
 from n3cli.engine.optimize import as_layout, inference_model
 from n3cli.models.config import N3NetConfig
 from n3cli.models.descriptor import ModelDescriptor
@@ -67,23 +68,26 @@ def pad_to_min_size(x: torch.Tensor, min_size: int, multiple: int = 1) -> tuple[
 
 @torch.inference_mode()
 def run_planes(model: nn.Module, desc: ModelDescriptor, planes: np.ndarray, sigma: float | None,
-               device: torch.device, forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
+               device: torch.device, forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               ensemble: int = 1) -> np.ndarray:
     """Run ``model`` on an H x W x C array whose C equals the model's image channels.
 
     ``forward`` replaces the plain whole-image call (the tiled engine passes its own).
-    Output is float32, unclipped.
+    ``ensemble``: average over that many flips/rotations (1, 2, 4 or 8; see
+    :mod:`n3cli.engine.ensemble`). Output is float32, unclipped.
     """
     x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None].float()
     x, (h, w) = pad_to_min_size(x, desc.min_size, desc.size_multiple)
     inp = model_input(x, desc, sigma)
     fn = forward or (lambda t: model(as_layout(t.to(device), device)).float().cpu())
-    y = fn(inp)[..., :h, :w]
+    y = self_ensemble(fn, inp, ensemble)[..., :h, :w]
     return y[0].numpy().transpose(1, 2, 0)
 
 
 def denoise_array(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, sigma: float | None,
                   device: torch.device, gray_on_color: str = DEFAULT_GRAY_ON_COLOR,
-                  forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
+                  forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                  ensemble: int = 1) -> np.ndarray:
     """Denoise an H x W x C float image in [0, 1] (C = 1 or 3); returns the same shape.
 
     A gray model on a colour image runs per channel, either on R, G, B (``"rgb"``) or on
@@ -93,7 +97,7 @@ def denoise_array(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
     if image.ndim == 2:
         image = image[..., None]
     c = image.shape[2]
-    run = lambda p: run_planes(model, desc, p, sigma, device, forward)  # noqa: E731
+    run = lambda p: run_planes(model, desc, p, sigma, device, forward, ensemble)  # noqa: E731
     if c == desc.image_channels:
         return run(image)
     if desc.image_channels == 3 and c == 1:
@@ -189,7 +193,7 @@ def denoise_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
                   device: torch.device, tile: int | str = "auto", tile_overlap: int | None = None,
                   mode: str = "exact", precision: str = "fp32", max_memory: int | str | None = None,
                   threads: int | None = None, progress: Callable[[int, int], None] | None = None,
-                  gray_on_color: str = DEFAULT_GRAY_ON_COLOR) -> np.ndarray:
+                  gray_on_color: str = DEFAULT_GRAY_ON_COLOR, ensemble: int = 1) -> np.ndarray:
     """Denoise an H x W x C float image in [0, 1] with tiling, device and precision.
 
     ``tile``: ``"auto"`` (from the memory budget ``max_memory``, default a safe share of
@@ -200,7 +204,8 @@ def denoise_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
     (``total`` counts all planes of a colour image run per channel). The model runs as
     :func:`n3cli.engine.optimize.inference_model` prepares it (an eval-mode copy with
     BatchNorm folded, on ``device`` in ``precision``, channels_last on the CPU); ``model``
-    itself is not modified. Returns float32 H x W x C.
+    itself is not modified. ``ensemble`` > 1 averages that many flipped/rotated passes
+    (n times the time). Returns float32 H x W x C.
     """
     from n3cli.engine import memory, precision as prec, tiling
 
@@ -211,6 +216,7 @@ def denoise_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
     budget = memory.parse_size(max_memory)
     planes = 1 if image.ndim == 2 or image.shape[2] == desc.image_channels else \
         (3 if desc.image_channels == 1 else 1)
+    planes *= check_ensemble(ensemble)  # progress counts every pass
     base = make_forward(model, device, dtype)
     state = {"plane": 0}
 
@@ -231,7 +237,8 @@ def denoise_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
         return tiling.run_tiled(base, inp, t, ctx, m, tile_quantum(model, desc), desc.min_size,
                                 report)
 
-    return denoise_array(model, desc, image, sigma, device, gray_on_color, forward=forward)
+    return denoise_array(model, desc, image, sigma, device, gray_on_color, forward=forward,
+                         ensemble=ensemble)
 
 
 def estimate_seconds(h: int, w: int, desc: ModelDescriptor, device: torch.device,

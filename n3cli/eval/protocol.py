@@ -52,28 +52,31 @@ class EvalResult:
     mean_ssim: float
     seconds: float
     images: list[ImageScore] = field(default_factory=list)
+    ensemble: int = 1  # geometric self-ensemble size (1: the plain model)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _score_paper(model: nn.Module, spec: ModelSpec, clean_u8: np.ndarray, sigma: float,
-                 gen: torch.Generator, device: torch.device, gray_on_color: str) -> tuple[float, float]:
+Denoise = Callable[[np.ndarray], np.ndarray]  # H x W x C float in [0, 1] -> same shape
+
+
+def _score_paper(denoise: Denoise, clean_u8: np.ndarray, sigma: float,
+                 gen: torch.Generator) -> tuple[float, float]:
     # Noise is drawn in the tensor layout (1, C, H, W), as upstream drew it.
     clean = torch.from_numpy(clean_u8.transpose(2, 0, 1).copy())[None].float() / 255.0
     noisy = clean + torch.randn(clean.shape, generator=gen) * (sigma / 255.0)
     noisy_hwc = noisy[0].numpy().transpose(1, 2, 0)
-    out = denoise_array(model, spec.descriptor, noisy_hwc, sigma, device, gray_on_color)
+    out = denoise(noisy_hwc)
     ref = clean[0].numpy().transpose(1, 2, 0)
     return psnr(ref, out), ssim(ref, out, data_range=1.0, padding="zero")
 
 
-def _score_kair(model: nn.Module, spec: ModelSpec, clean_u8: np.ndarray, sigma: float,
-                device: torch.device, gray_on_color: str) -> tuple[float, float]:
+def _score_kair(denoise: Denoise, clean_u8: np.ndarray, sigma: float) -> tuple[float, float]:
     np.random.seed(KAIR_SEED)
     noisy = clean_u8.astype(np.float32) / 255.0
     noisy += np.random.normal(0, sigma / 255.0, noisy.shape)
-    out = denoise_array(model, spec.descriptor, noisy, sigma, device, gray_on_color)
+    out = denoise(noisy)
     out_u8 = np.round(np.clip(out, 0.0, 1.0) * 255.0)
     ref = clean_u8.astype(np.float64)
     return psnr(ref, out_u8, peak=255.0), ssim(ref, out_u8, data_range=255.0, padding="valid")
@@ -82,11 +85,13 @@ def _score_kair(model: nn.Module, spec: ModelSpec, clean_u8: np.ndarray, sigma: 
 def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], sigma: float,
                   protocol: str = "paper", data_dir: Path | None = None, limit: int | None = None,
                   device: str | torch.device = "cpu", gray_on_color: str = DEFAULT_GRAY_ON_COLOR,
-                  progress: Callable[[str, int, int, str], None] | None = None) -> list[EvalResult]:
+                  progress: Callable[[str, int, int, str], None] | None = None,
+                  ensemble: int = 1) -> list[EvalResult]:
     """Evaluate on several sets; under the paper protocol one noise stream runs through all.
 
     ``limit`` keeps the first N images of each set. ``progress(dataset, done, total, name)``
-    is called after each image.
+    is called after each image. ``ensemble`` > 1 scores the geometric self-ensemble of
+    that many flips/rotations (:mod:`n3cli.engine.ensemble`) instead of the plain model.
     """
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol '{protocol}'", f"use one of {', '.join(PROTOCOLS)}")
@@ -96,6 +101,11 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
         raise UsageError("--limit must be at least 1")
     dev = resolve_device(device) if isinstance(device, str) else device
     model = inference_model(model, dev)  # eval-mode copy, BatchNorm folded, device layout
+
+    def denoise(noisy: np.ndarray) -> np.ndarray:
+        return denoise_array(model, spec.descriptor, noisy, float(sigma), dev, gray_on_color,
+                             ensemble=ensemble)
+
     gen = torch.Generator().manual_seed(PAPER_SEED)  # same stream as torch.manual_seed on CPU
     # Resolve every set first so that a missing folder fails before hours of work.
     plans = []
@@ -111,9 +121,9 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
             clean = load_test_image(path, ts)
             t1 = time.perf_counter()
             if protocol == "paper":
-                p, s = _score_paper(model, spec, clean, float(sigma), gen, dev, gray_on_color)
+                p, s = _score_paper(denoise, clean, float(sigma), gen)
             else:
-                p, s = _score_kair(model, spec, clean, float(sigma), dev, gray_on_color)
+                p, s = _score_kair(denoise, clean, float(sigma))
             scores.append(ImageScore(path.stem, p, s, time.perf_counter() - t1))
             if progress is not None:
                 progress(ts.name, i + 1, len(files), path.stem)
@@ -121,15 +131,15 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
             dataset=ts.name, sigma=float(sigma), model=spec.name, protocol=protocol,
             mean_psnr=float(np.mean([s.psnr for s in scores])),
             mean_ssim=float(np.mean([s.ssim for s in scores])),
-            seconds=time.perf_counter() - t0, images=scores))
+            seconds=time.perf_counter() - t0, images=scores, ensemble=ensemble))
     return results
 
 
 def evaluate(model: nn.Module, spec: ModelSpec, dataset: str, sigma: float, protocol: str = "paper",
              data_dir: Path | None = None, limit: int | None = None,
              device: str | torch.device = "cpu", gray_on_color: str = DEFAULT_GRAY_ON_COLOR,
-             progress: Progress | None = None) -> EvalResult:
+             progress: Progress | None = None, ensemble: int = 1) -> EvalResult:
     """Evaluate ``model`` on one test set; the paper's seed starts this set's noise stream."""
     cb = None if progress is None else (lambda _ds, done, total, name: progress(done, total, name))
     return evaluate_many(model, spec, [dataset], sigma, protocol, data_dir, limit, device,
-                         gray_on_color, cb)[0]
+                         gray_on_color, cb, ensemble)[0]

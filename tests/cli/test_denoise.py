@@ -172,3 +172,15 @@ def test_unicode_and_spaces_in_names(tmp_path, tiny, run):
     assert r.exit_code == 0, r.output
     assert (tmp_path / "Fotos März" / "ünï cödé (1)_denoised.png").is_file()
     assert json.loads(r.stdout)["items"][0]["input"] == str(src)
+
+
+def test_ensemble_option_changes_the_result_and_rejects_bad_sizes(tmp_path, tiny, run):
+    src = save_gray(tmp_path / "a.png", 40, 40)
+    assert run("denoise", src, "-s", "25", "-o", tmp_path / "one.png").exit_code == 0
+    r = run("denoise", src, "-s", "25", "--ensemble", "8", "-o", tmp_path / "eight.png")
+    assert r.exit_code == 0, r.output
+    one = np.asarray(PILImage.open(tmp_path / "one.png"), dtype=np.int16)
+    eight = np.asarray(PILImage.open(tmp_path / "eight.png"), dtype=np.int16)
+    assert one.shape == eight.shape and np.abs(one - eight).max() > 0
+    bad = run("denoise", src, "-s", "25", "--ensemble", "3")
+    assert bad.exit_code != 0 and "Traceback" not in bad.output

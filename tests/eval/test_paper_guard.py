@@ -16,14 +16,6 @@ from n3cli.weights import load_model
 EXPECTED_S25 = {"01": 30.0815, "02": 33.4012, "03": 30.8620, "04": 29.6057}
 
 
-@pytest.fixture
-def set12(shared_dir):
-    root = shared_dir / "datasets"
-    if not (root / "Set12" / "04.png").is_file():
-        pytest.skip("Set12 not found in ../shared/datasets")
-    return root
-
-
 def test_paper_s25_first_four_set12_images(paper_store, set12):
     """Per-image PSNR of the released sigma-25 model, paper protocol, +-0.02 dB.
 
