@@ -1,6 +1,7 @@
 """One training step (batch 32, 80x80 crops): paper-config N3Net vs DnCNN-18.
 
     python bench/train_step.py [--device cpu] [--batch 32] [--size 80] [--threads N]
+                               [--channels-last]
 
 A step is forward + loss (0.125 * sum of squared errors / batch, as the paper) +
 backward + Adam update, in training mode (BatchNorm batch statistics; the N3 blocks' one
@@ -24,13 +25,16 @@ from _common import DnCNN, machine, rss_mb, sync
 from n3cli.models import N3Net, N3NetConfig
 
 
-def step_case(name: str, batch: int, size: int, device: torch.device) -> dict:
+def step_case(name: str, batch: int, size: int, device: torch.device,
+              channels_last: bool = False) -> dict:
     torch.manual_seed(0)
     model = (N3Net(N3NetConfig()) if name == "n3net" else DnCNN(18)).to(device).train()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step(b: int) -> None:
-        clean = torch.rand(b, 1, size, size, device=device)
+        clean = torch.rand(b, 1, size, size, device=device).contiguous(memory_format=fmt)
         noisy = clean + torch.randn_like(clean) * 25 / 255
         opt.zero_grad(set_to_none=True)
         loss = 0.125 * ((model(noisy) - clean) ** 2).sum() / b
@@ -57,24 +61,27 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=80)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--channels-last", action="store_true", help="both models in channels_last")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     if a.one:
-        print(json.dumps(step_case(a.one, a.batch, a.size, dev)))
+        print(json.dumps(step_case(a.one, a.batch, a.size, dev, a.channels_last)))
         return
     rows = []
     for name in ("n3net", "dncnn18"):
         if dev.type == "cpu":
             cmd = [sys.executable, __file__, "--one", name, "--batch", str(a.batch),
-                   "--size", str(a.size)] + (["--threads", str(a.threads)] if a.threads else [])
+                   "--size", str(a.size)] + (["--threads", str(a.threads)] if a.threads else []) \
+                + (["--channels-last"] if a.channels_last else [])
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
         else:
-            rows.append(step_case(name, a.batch, a.size, dev))
-    print(f"machine: {machine(dev)}, device {dev}, batch {a.batch} x {a.size}x{a.size}")
+            rows.append(step_case(name, a.batch, a.size, dev, a.channels_last))
+    print(f"machine: {machine(dev)}, device {dev}, batch {a.batch} x {a.size}x{a.size}, "
+          + ("channels_last" if a.channels_last else "default layout"))
     print(f"{'model':>8} {'wall s':>8} {'cpu s':>8} {'wall ratio':>11} {'cpu ratio':>10} {'peak MB':>8}")
     ref = rows[-1]
     for r in rows:
