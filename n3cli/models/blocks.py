@@ -78,16 +78,19 @@ class N3Block(nn.Module):
             z = n3_aggregate_reference(*args)
         else:
             z = n3_aggregate_blocked(*args, max_chunk_bytes=self.max_chunk_bytes)
-        # Write concat[x, z - x] straight into one buffer in x's memory format (channels
-        # last on the CPU engine), so the next convolution gets its layout without a copy.
         b, k, c, h, w = z.shape
-        fmt = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
-        out = torch.empty((b, (k + 1) * c, h, w), device=x.device, dtype=x.dtype,
-                          memory_format=fmt)
-        if torch.is_grad_enabled() and (x.requires_grad or z.requires_grad):
+        if not _is_channels_last(x):
             return torch.cat([x, (z - x.unsqueeze(1)).reshape(b, k * c, h, w)], dim=1)
+        # channels_last (the CPU engine's layout): write concat[x, z - x] straight into one
+        # channels_last buffer, so that the next convolution needs no layout copy.
+        out = torch.empty((b, (k + 1) * c, h, w), device=x.device, dtype=x.dtype,
+                          memory_format=torch.channels_last)
         out[:, :c] = x
-        torch.sub(z, x.unsqueeze(1), out=out[:, c:].unflatten(1, (k, c)))
+        diff = out[:, c:].unflatten(1, (k, c))
+        if torch.is_grad_enabled() and (x.requires_grad or z.requires_grad):
+            diff.copy_(z - x.unsqueeze(1))  # autograd records the slice writes
+        else:
+            torch.sub(z, x.unsqueeze(1), out=diff)
         return out
 
 

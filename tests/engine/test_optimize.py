@@ -64,3 +64,22 @@ def test_denoise_image_leaves_the_callers_model_in_training_mode_and_unfolded(tr
     with torch.inference_mode():
         ref = net.eval()(torch.from_numpy(img.transpose(2, 0, 1))[None])[0].numpy().transpose(1, 2, 0)
     assert np.abs(out - ref).max() <= 1e-5
+
+
+def test_n3_block_gradients_in_channels_last_equal_the_default_layout():
+    # float64: the two layouts' convolutions round differently, and the kNN softmax
+    # amplifies float32 rounding to ~1e-5; in float64 any real difference would show.
+    torch.manual_seed(1)
+    block = N3Block(4, k=2, patch=10, stride=5, window=5, embed_features=8).train().double()
+    x = torch.rand(2, 4, 30, 25, dtype=torch.float64)
+    grads = []
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        xi = x.clone().contiguous(memory_format=fmt).requires_grad_(True)
+        block.zero_grad()
+        y = block(xi)
+        assert y.is_contiguous(memory_format=fmt)
+        weights = torch.linspace(-1, 1, y.shape[1], dtype=y.dtype).reshape(1, -1, 1, 1)
+        (y * weights).square().sum().backward()
+        grads.append((y.detach(), xi.grad.clone(), block.embedcnn[0].weight.grad.clone()))
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-10, rtol=1e-9)
