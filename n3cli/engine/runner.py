@@ -117,11 +117,12 @@ def denoise_array(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
 
 # --- tiled, device- and precision-aware entry point -----------------------------------
 
-# Paper config (706k parameters), whole-image fp32 inference, one CPU thread: CPU seconds
-# per megapixel measured by bench/n3_speed.py at 1024x1024 (26.4 s, docs/PERFORMANCE.md);
-# more threads are assumed 90 % efficient. The GPU figure is a placeholder until
-# scripts/gpu_check.sh has measured one.
-CPU_SECONDS_PER_MPIXEL_1T = 26.0
+# Paper config (706k parameters), whole-image fp32 inference as the engine runs it
+# (BatchNorm folded, channels_last), one CPU thread: CPU seconds per megapixel measured
+# by bench/n3_speed.py at 1024x1024 (14.3 s, docs/PERFORMANCE.md); more threads are
+# assumed 90 % efficient. The GPU figure is a placeholder until scripts/gpu_check.sh has
+# measured one.
+CPU_SECONDS_PER_MPIXEL_1T = 14.0
 GPU_SECONDS_PER_MPIXEL = 0.05
 
 
