@@ -1,9 +1,10 @@
 """Training-step time of candidate CPU recipes for the bundled blind models.
 
-    python bench/recipe_speed.py [--threads 1] [--batch 16] [--crop 80]
+    python bench/recipe_speed.py [--threads 1] [--batch 16] [--crop 80] [--only TEXT]
+                                 [--layouts default,channels_last]
 
 Prints one row per architecture: parameters and the best of 3 forward+backward+Adam
-steps on random data. This is how the half-resolution recipe of
+steps on random data, once per memory layout asked for. This is how the half-resolution recipe of
 configs/cpu-blind-{gray,color}.toml was chosen (docs/RESULTS.md, "Bundled models").
 """
 
@@ -37,14 +38,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=80)
+    ap.add_argument("--only", default="", help="only recipes whose name contains this text")
+    ap.add_argument("--layouts", default="default",
+                    help="comma-separated: default, channels_last (both: compare them)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{'recipe':58} {'params':>9} {'step s':>7} {'samples/s':>9}")
-    for name, kw in RECIPES.items():
+    layouts = {"default": torch.contiguous_format, "channels_last": torch.channels_last}
+    print(f"{'recipe':58} {'layout':>13} {'params':>9} {'step s':>7} {'samples/s':>9}")
+    for (name, kw), layout in ((r, lay) for r in RECIPES.items() if args.only in r[0]
+                               for lay in args.layouts.split(",")):
+        fmt = layouts[layout]
         cfg = N3NetConfig(**kw)
-        net = N3Net(cfg).train()
+        net = N3Net(cfg).train().to(memory_format=fmt)
         opt = torch.optim.Adam(net.parameters(), 1e-3)
-        x = torch.rand(args.batch, cfg.in_channels, args.crop, args.crop)
+        x = torch.rand(args.batch, cfg.in_channels, args.crop, args.crop).contiguous(memory_format=fmt)
         best = float("inf")
         for _ in range(3):
             t = time.perf_counter()
@@ -54,7 +61,7 @@ def main() -> None:
             opt.step()
             best = min(best, time.perf_counter() - t)
         params = sum(p.numel() for p in net.parameters())
-        print(f"{name:58} {params:9,d} {best:7.2f} {args.batch / best:9.1f}", flush=True)
+        print(f"{name:58} {layout:>13} {params:9,d} {best:7.2f} {args.batch / best:9.1f}", flush=True)
 
 
 if __name__ == "__main__":

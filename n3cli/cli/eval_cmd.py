@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -14,7 +12,8 @@ from rich.table import Table
 
 from n3cli.data.testsets import DATASETS, PAPER_ORDER, PROTOCOLS
 from n3cli.engine.runner import GRAY_ON_COLOR_STRATEGIES
-from n3cli.errors import ImageWriteError, UsageError
+from n3cli.errors import UsageError
+from n3cli.io.atomic import atomic_write
 
 EXAMPLES = """\b
 Examples:
@@ -32,19 +31,7 @@ def _write_json(target: str, payload: object) -> None:
     if target == "-":
         sys.stdout.write(text)
         return
-    path = Path(target)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as err:
-        raise ImageWriteError(f"cannot write {path}: {err.strerror or err}") from None
+    atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _table(results, per_image: bool, limited: bool) -> Table:

@@ -76,7 +76,8 @@ def bytes_per_pixel(model: nn.Module, dtype: torch.dtype = torch.float32) -> int
     conv = 3 * cfg.features + (k + 1) * c
     floats = max(n3, conv)
     # That is 464 floats (1856 B) for the paper config, where bench/n3_speed.py measured
-    # a peak RSS growth of ~1290 B/px: 0.85 keeps ~20 % of margin above the measurement.
+    # a peak RSS growth of ~1290 B/px for the plain modules (~1050-1110 B/px as the engine
+    # runs them): 0.85 keeps 20-50 % of margin above the measurements.
     return int(floats * 4 * 0.85) // s2 + 1
 
 

@@ -3,11 +3,13 @@
 Measured with ``bench/n3_speed.py`` (paper N3Net, 512x512, 1 CPU thread, see
 docs/PERFORMANCE.md): folding the eval-mode BatchNorms into their convolutions and running
 in channels_last on the CPU (oneDNN's native layout, no reorder around each convolution)
-together cut the forward time by about a third. The user's model object is never
+together cut the forward time by about 40 %. The user's model object is never
 modified: training code can keep using it.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn as nn
@@ -36,7 +38,7 @@ def inference_model(model: nn.Module, device: torch.device, dtype: torch.dtype =
     """
     from n3cli.engine.precision import cast_model
 
-    net = folded_copy(model) if fold else _eval_copy(model)
+    net = folded_copy(model) if fold else copy.deepcopy(model).eval()
     net = cast_model(net.to(device), dtype)
     return net.to(memory_format=layout or memory_format_for(device))
 
@@ -46,8 +48,3 @@ def as_layout(x: torch.Tensor, device: torch.device,
     """``x`` (4-D) in the memory format the engine uses on ``device``."""
     return x.contiguous(memory_format=layout or memory_format_for(device))
 
-
-def _eval_copy(model: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(model).eval()

@@ -250,8 +250,7 @@ def estimate_seconds(h: int, w: int, desc: ModelDescriptor, device: torch.device
 
     Throughput is the benchmark's measured seconds per megapixel of the paper config
     (scaled by the CPU thread count, and by ``config``'s multiply-adds per pixel relative
-    to the paper's when given) or ``seconds_per_mpixel`` (e.g. from
-    :func:`probe_seconds_per_mpixel`); tiling adds the area of the tiles' context.
+    to the paper's when given) or ``seconds_per_mpixel``; tiling adds the area of the tiles' context.
     """
     from n3cli.engine import tiling
 
@@ -268,23 +267,3 @@ def estimate_seconds(h: int, w: int, desc: ModelDescriptor, device: torch.device
         desc.halo if mode == "exact" else tiling.DEFAULT_BLEND_OVERLAP)
     area = sum(t.area for t in tiling.plan_tiles(h, w, tile, ctx, quantum, desc.min_size))
     return seconds_per_mpixel * area / 1e6
-
-
-@torch.inference_mode()
-def probe_seconds_per_mpixel(model: nn.Module, desc: ModelDescriptor, device: torch.device,
-                             size: int = 160) -> float:
-    """Time one ``size x size`` forward pass (after a warm-up) and scale to a megapixel."""
-    import time
-
-    dtype = next((m.weight.dtype for m in model.modules() if isinstance(m, nn.Conv2d)),
-                 torch.float32)
-    x = torch.rand(1, desc.image_channels + int(desc.noise_map), size, size, device=device,
-                   dtype=dtype)
-    model(x)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    model(x)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - t0) * 1e6 / (size * size)

@@ -49,7 +49,7 @@ def atomic_write(path: Path | str, write: Callable[[str], None]) -> Path:
     except OSError as err:
         raise ImageWriteError(f"{path}: cannot create directory {parent}: {_describe(err)}") from None
     if path.is_dir():
-        raise ImageWriteError(f"{path}: is a directory, cannot write an image there")
+        raise ImageWriteError(f"{path}: is a directory, cannot write a file there")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     except OSError as err:

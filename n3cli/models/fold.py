@@ -2,8 +2,8 @@
 
 In eval mode ``BN(conv(x))`` is an affine map per channel, so it can be merged into the
 convolution's weights and bias. That removes one full read and write of every 64-channel
-feature map: about 11 % of the paper N3Net's CPU time at 512x512 goes to eval-mode
-BatchNorm otherwise (``bench/n3_speed.py --no-fold`` shows the difference).
+feature map. ``bench/n3_speed.py`` vs ``bench/n3_speed.py --plain`` shows the effect of
+folding together with the engine's channels_last layout (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations

@@ -7,8 +7,6 @@ bare GPU machine without it.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +14,8 @@ import torch.nn as nn
 
 from n3cli.models.config import N3NetConfig
 from n3cli.models.descriptor import ModelDescriptor
+from n3cli.io.atomic import atomic_write
 from n3cli.weights.store import save_model as store_save
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_model(directory: Path, name: str, model: nn.Module, config: N3NetConfig,
@@ -40,8 +28,7 @@ def save_model(directory: Path, name: str, model: nn.Module, config: N3NetConfig
 
 
 def write_card(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def curve_summary(losses: list[tuple[int, float]], points: int = 8) -> list[tuple[int, float]]:

@@ -260,16 +260,19 @@ class _Run:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
+        from n3cli.errors import WeightsError
+        from n3cli.weights.store import check_state_dict
+
         try:
             state = load_file(str(path))
-            missing, unexpected = self.model.load_state_dict(state, strict=False)
-        except (OSError, SafetensorError, RuntimeError) as err:
+            check_state_dict(self.model, state, str(path))
+        except (OSError, SafetensorError) as err:
             raise CheckpointError(f"cannot start from {path}: {str(err).splitlines()[0]}",
                                   "--init needs a .safetensors model of the same config") from None
-        missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-        if missing or unexpected:
-            raise CheckpointError(f"{path} does not match the config's architecture",
-                                  f"missing {len(missing)}, unexpected {len(unexpected)} tensors")
+        except WeightsError as err:
+            raise CheckpointError(f"{path} does not match the config's architecture: {err.message}",
+                                  "--init needs a .safetensors model of the same config") from None
+        self.model.load_state_dict(state, strict=True)
 
     def _save(self) -> None:
         if not self.info.is_main:
