@@ -1,6 +1,8 @@
 """Shared fixtures.
 
-``shared_dir``: the read-only reference folder ``../shared`` (skips when absent).
+``shared_dir``: the read-only reference folder ``../shared``; ``shared_file(rel)``: one
+file in it. Both skip when it is absent, and fail instead under ``N3_REQUIRE_SHARED=1``
+(``.ci/run`` sets it: CI has ../shared, so a moved path must not turn a guard into a skip).
 ``paper_store``: a session-wide store with the paper's three models imported from
 ``../shared``; while it is active ``N3_HOME`` points at it, so ``load_model`` finds them.
 Every test session also gets its own empty ``N3_HOME`` first, so that no test ever reads
@@ -26,12 +28,38 @@ def _isolated_n3_home(tmp_path_factory):
         yield
 
 
+def missing_shared(what: str) -> None:
+    """Reference data is absent: skip, or fail when ``N3_REQUIRE_SHARED=1``."""
+    if os.environ.get("N3_REQUIRE_SHARED") == "1":
+        pytest.fail(f"{what} not found (N3_REQUIRE_SHARED=1: ../shared is expected here)", pytrace=False)
+    pytest.skip(f"{what} not found")
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """``../shared`` relative to the repository, or skip."""
+    """``../shared`` relative to the repository (see :func:`missing_shared`)."""
     if not SHARED.is_dir():
-        pytest.skip(f"reference data not found at {SHARED}")
+        missing_shared(f"reference data folder {SHARED}")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def shared_file(shared_dir):
+    """``shared_file("datasets/Set12/04.png")`` -> the path, or skip/fail when it is absent."""
+
+    def get(rel: str) -> Path:
+        path = shared_dir / rel
+        if not path.exists():
+            missing_shared(str(path))
+        return path
+
+    return get
+
+
+@pytest.fixture
+def shared_missing():
+    """:func:`missing_shared` itself, for the test of the switch."""
+    return missing_shared
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +74,7 @@ def paper_store(tmp_path_factory, _isolated_n3_home) -> Path:
     files = {name: PAPER_OFFICIAL / src.relpath for name, src in PAPER_SOURCES.items()}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
-        pytest.skip(f"paper weights not found: {missing[0]}")
+        missing_shared(f"paper weights {missing[0]}")
     store = tmp_path_factory.mktemp("paper_store")
     for name, path in files.items():
         import_checkpoint(path, name, store)

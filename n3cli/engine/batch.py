@@ -18,7 +18,8 @@ import numpy as np
 from n3cli.data.estimate import TooSmallError, estimate_sigma
 from n3cli.errors import ModelNotFoundError, N3Error, UsageError
 from n3cli.io.batch import Plan, PlanItem
-from n3cli.io.image import DEFAULT_MAX_PIXELS, Image, read_image
+from n3cli.io.image import DEFAULT_MAX_PIXELS, Image
+from n3cli.io.reader import read_image
 from n3cli.io.writer import JPEG_QUALITY, write_image
 from n3cli.engine.runner import DEFAULT_GRAY_ON_COLOR, denoise_image, estimate_seconds
 

@@ -10,7 +10,7 @@ import io
 
 import numpy as np
 
-from n3cli.io.image import Image, Metadata, _check_size, orient
+from n3cli.io.image import Image, Metadata, check_size, orient
 
 _INCH, _CM = 2, 3
 
@@ -24,7 +24,7 @@ def decode_tiff(data: bytes, name: str, max_pixels: int | None) -> Image | None:
             raise ValueError("TIFF without pages")
         page = tf.pages.first
         h, w = int(page.imagelength), int(page.imagewidth)
-        _check_size(w, h, name, max_pixels)
+        check_size(w, h, name, max_pixels)
         photometric = int(page.photometric)
         if photometric not in (0, 1, 2):  # miniswhite, minisblack, rgb
             return None

@@ -13,7 +13,6 @@ from n3cli.errors import ImageWriteError, N3Error
 from n3cli.io.atomic import atomic_write
 from n3cli.io.formats import format_for_extension, normalize_format
 from n3cli.io.image import Image, Metadata
-from n3cli.io.png_chunks import add_metadata
 
 JPEG_QUALITY = 95
 # Bit depths each format stores (float only in TIFF).
@@ -65,7 +64,8 @@ def write_image(path: Path | str, image: Image, fmt: str | None = None, quality:
             from n3cli.io.tiff import encode_tiff
             encode_tiff(tmp, a, al, meta)
         elif fmt == "png" and depth == 16:
-            Path(tmp).write_bytes(_encode_png16(a, al, meta))
+            from n3cli.io.png16 import encode_png16  # imagecodecs: imported when needed
+            Path(tmp).write_bytes(encode_png16(a, al, meta))
         else:
             _save_pillow(tmp, a, al, fmt, meta, quality)
 
@@ -98,25 +98,3 @@ def _save_pillow(tmp: str, a: np.ndarray, alpha: np.ndarray | None, fmt: str, me
     elif fmt == "webp":
         kw.update(quality=quality)
     img.save(tmp, format=_PIL_NAMES[fmt], **kw)
-
-
-def _encode_png16(a: np.ndarray, alpha: np.ndarray | None, meta: Metadata) -> bytes:
-    """16-bit PNG: OpenCV for gray/RGB/RGBA, pypng for gray+alpha; then metadata chunks."""
-    if a.shape[2] == 1 and alpha is not None:
-        import io
-
-        import png
-        rows = np.concatenate([a, alpha[..., None]], axis=2).reshape(a.shape[0], -1)
-        buf = io.BytesIO()
-        png.Writer(a.shape[1], a.shape[0], greyscale=True, alpha=True, bitdepth=16).write(buf, rows)
-        data = buf.getvalue()
-    else:
-        import cv2
-        if alpha is not None:
-            a = np.concatenate([a, alpha[..., None]], axis=2)
-        bgr = a[..., 0] if a.shape[2] == 1 else a[..., [2, 1, 0] + ([3] if a.shape[2] == 4 else [])]
-        ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr))
-        if not ok:
-            raise ImageWriteError("OpenCV could not encode a 16-bit PNG")
-        data = buf.tobytes()
-    return add_metadata(data, icc=meta.icc, dpi=meta.dpi, exif=meta.exif)

@@ -158,11 +158,9 @@ def test_real_process_exit_codes(tmp_path):
         assert text in p.stderr and "Traceback" not in p.stderr
 
 
-def test_real_camera_raw(shared_dir, tmp_path):
-    raw = shared_dir / "raw" / "RAW_KODAK_DC50.KDC"
-    if not raw.is_file():
-        pytest.skip(f"{raw} not found")
-    p = subprocess.run(["n3", "denoise", str(raw), "-s", "25", "-o", str(tmp_path / "x.png")],
+def test_real_camera_raw(shared_file, tmp_path):
+    raw = shared_file("raw/RAW_KODAK_DC50.KDC")
+    p = subprocess.run([sys.executable, "-m", "n3cli", "denoise", str(raw), "-s", "25", "-o", str(tmp_path / "x.png")],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "camera raw files need --raw (not supported yet)" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1

@@ -6,8 +6,6 @@ import pytest
 
 
 @pytest.fixture
-def set12(shared_dir):
-    root = shared_dir / "datasets"
-    if not (root / "Set12" / "04.png").is_file():
-        pytest.skip("Set12 not found in ../shared/datasets")
-    return root
+def set12(shared_file):
+    shared_file("datasets/Set12/04.png")
+    return shared_file("datasets")

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from n3cli.data.testsets import (PAPER_GRAY_MATRIX, dataset_spec, list_images, load_test_image,
-                                 to_gray_paper)
+import hashlib
+
+from n3cli.data.testsets import (PAPER_GRAY_MATRIX, dataset_spec, libpng_rgb_to_gray, list_images,
+                                 load_test_image, to_gray_paper)
 from n3cli.errors import UsageError
 
 
@@ -47,3 +49,23 @@ def test_data_dir_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("N3_DATA", str(tmp_path / "missing"))
     with pytest.raises(UsageError, match="no set12 images"):
         list_images(dataset_spec("set12"))
+
+
+def test_libpng_gray_by_hand():
+    rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [200, 200, 200], [10, 20, 30]]], np.uint8)
+    # (9797 R + 19234 G + 3737 B) >> 15, truncated; gray pixels unchanged.
+    assert libpng_rgb_to_gray(rgb).tolist() == [[76, 149, 29, 200, 18]]
+
+
+#: sha256 of ``cv2.imread("img_001_SRF_4_HR.png", cv2.IMREAD_GRAYSCALE).tobytes()`` (644 x 1024),
+#: computed once with opencv-python-headless 5.0.0.93 (the kair protocol's reader).
+OPENCV_IMG001_GRAY = "6ca8087c837c470f1bc3caf9b953349ced16923c30a4f1d091ee9948fed509ee"
+
+
+def test_kair_urban100_gray_matches_opencv(shared_file):
+    path = shared_file("datasets/Urban100/image_SRF_4/img_001_SRF_4_HR.png")
+    gray = load_test_image(path, dataset_spec("urban100", "kair"))
+    assert gray.shape == (644, 1024, 1)
+    assert hashlib.sha256(gray[..., 0].tobytes()).hexdigest() == OPENCV_IMG001_GRAY
+    paper = load_test_image(path, dataset_spec("urban100", "paper"))
+    assert not np.array_equal(paper, gray)  # the two protocols really differ

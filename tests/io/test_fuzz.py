@@ -16,8 +16,8 @@ from PIL import Image as PILImage
 
 from n3cli.errors import N3Error
 from n3cli.io import decode_image
-from n3cli.io.writer import _encode_png16
 from n3cli.io.image import Metadata
+from n3cli.io.png16 import encode_png16
 
 EXAMPLES = int(os.environ.get("N3_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("N3_FUZZ_EXAMPLES"),
@@ -36,7 +36,7 @@ def _seeds() -> list[bytes]:
     buf = io.BytesIO()
     tifffile.imwrite(buf, rng.random((9, 11), dtype=np.float32))
     out.append(buf.getvalue())
-    out.append(_encode_png16(rng.integers(0, 65536, (9, 11, 3), dtype=np.uint16), None, Metadata()))
+    out.append(encode_png16(rng.integers(0, 65536, (9, 11, 3), dtype=np.uint16), None, Metadata()))
     return out
 
 

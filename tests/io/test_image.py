@@ -6,7 +6,6 @@ import io
 import struct
 import zlib
 
-import cv2
 import numpy as np
 import png
 import pytest
@@ -233,22 +232,47 @@ def test_decode_image_bytes_api():
         decode_image(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
 
 
-def test_opencv_sees_16bit_output(tmp_path):
-    img = Image(pixels=_random(16, (6, 7, 3)), alpha=_random(16, (6, 7)), bit_depth=16)
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_independent_decoder_sees_16bit_output(tmp_path, channels, with_alpha):
+    """pypng (pure Python, no libpng) reads our 16-bit PNGs sample for sample."""
+    img = Image(pixels=_random(16, (6, 7, channels)), bit_depth=16,
+                alpha=_random(16, (6, 7)) if with_alpha else None)
     write_image(tmp_path / "o.png", img)
-    a = cv2.imread(str(tmp_path / "o.png"), cv2.IMREAD_UNCHANGED)
-    assert a.dtype == np.uint16 and a.shape == (6, 7, 4)
-    np.testing.assert_array_equal(a[..., 3], np.rint(img.alpha * 65535))
+    width, height, rows, info = png.Reader(filename=str(tmp_path / "o.png")).read()
+    a = np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(height, width, -1)
+    assert info["bitdepth"] == 16 and info["greyscale"] == (channels == 1) and info["alpha"] == with_alpha
+    want = np.rint(img.pixels * 65535)
+    if with_alpha:
+        want = np.concatenate([want, np.rint(img.alpha * 65535)[..., None]], axis=2)
+    np.testing.assert_array_equal(a, want)
+
+
+def test_16bit_png_from_an_independent_encoder(tmp_path):
+    """Files written by pypng (adaptive rows, interlaced, tRNS key) decode to the same samples."""
+    a = RNG.integers(0, 65536, (9, 11, 3), dtype=np.uint16)
+
+    def pypng_file(name: str, **kw):
+        with open(tmp_path / name, "wb") as f:
+            png.Writer(11, 9, greyscale=False, bitdepth=16, **kw).write(f, a.reshape(9, -1))
+        return read_image(tmp_path / name)
+
+    for kw in ({}, {"interlace": True}):
+        back = pypng_file("p.png", **kw)
+        assert back.bit_depth == 16 and back.alpha is None
+        np.testing.assert_array_equal(np.rint(back.pixels * 65535), a)
+    back = pypng_file("t.png", transparent=tuple(int(v) for v in a[0, 0]))
+    assert back.alpha is not None and back.alpha[0, 0] == 0 and back.alpha.max() == 1
 
 
 def test_16bit_png_orientation_and_metadata_chunks(tmp_path):
+    from n3cli.io.png16 import encode_png16
     from n3cli.io.png_chunks import add_metadata
-    from n3cli.io.writer import _encode_png16
 
     a = RNG.integers(0, 65536, (6, 10, 3), dtype=np.uint16)
     exif = PILImage.Exif()
     exif[0x0112] = 6
-    data = add_metadata(_encode_png16(a, None, Metadata()), icc=SRGB, dpi=(72.0, 72.0), exif=exif.tobytes())
+    data = add_metadata(encode_png16(a, None, Metadata()), icc=SRGB, dpi=(72.0, 72.0), exif=exif.tobytes())
     (tmp_path / "r.png").write_bytes(data)
     img = read_image(tmp_path / "r.png")
     assert img.bit_depth == 16 and img.pixels.shape == (10, 6, 3)  # rotated upright

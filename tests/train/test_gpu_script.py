@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -28,7 +29,7 @@ def test_gpu_train_script_on_cpu(tmp_path):
     make_images(data / "Set12", count=1, size=(80, 80), seed=3)
     out = tmp_path / "out"
     env = {**os.environ, "PROBE_S": "8", "RESERVE_S": "5", "EXTRA_SET": TINY, "DATA": str(data),
-           "OMP_NUM_THREADS": "1", "PYTHON": "python"}
+           "OMP_NUM_THREADS": "1", "PYTHON": sys.executable}
     proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), "45", "cpu", str(out)], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -21,12 +21,10 @@ NAMES = sorted(PAPER_SOURCES)
 
 
 @pytest.fixture
-def official(shared_dir):
-    root = shared_dir / "weights" / "official"
+def official(shared_file):
     for src in PAPER_SOURCES.values():
-        if not (root / src.relpath).is_file():
-            pytest.skip(f"paper weights not found: {root / src.relpath}")
-    return root
+        shared_file(f"weights/official/{src.relpath}")
+    return shared_file("weights/official")
 
 
 @pytest.fixture

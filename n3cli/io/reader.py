@@ -1,0 +1,127 @@
+"""Reading images: the one entry point (:func:`read_image` / :func:`decode_image`) that
+sniffs the container and hands it to a codec.
+
+Codecs: 16-bit PNG through imagecodecs (libpng; Pillow reduces 16-bit colour PNGs to 8
+bits), TIFF through tifffile (16-bit and float samples), everything else through Pillow.
+Every failure becomes :class:`ImageReadError` (or :class:`UsageError` for camera raw
+files) naming the file: nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import warnings
+from pathlib import Path
+
+from PIL import Image as PILImage
+from PIL import ImageFile
+
+from n3cli.errors import ImageReadError, N3Error, UsageError
+from n3cli.io.formats import RAW_EXTENSIONS, sniff
+from n3cli.io.image import DEFAULT_MAX_PIXELS, RAW_MESSAGE, Image, check_size
+from n3cli.io.pillow_codec import decode_pillow
+from n3cli.io.png_chunks import read_ihdr
+
+
+def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image:
+    """Decode ``path``; raise :class:`ImageReadError` with a one-line reason on failure."""
+    path = Path(path)
+    if path.suffix.lower() in RAW_EXTENSIONS:
+        raise UsageError(f"{path}: {RAW_MESSAGE}")
+    data = _read_bytes(path)
+    return decode_image(data, name=str(path), max_pixels=max_pixels)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        # A FIFO or a device (/dev/zero, /dev/stdin) would block or never end.
+        if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+            raise ImageReadError(f"{path}: not a regular file")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError(f"{path}: is a directory, not an image file") from None
+    except PermissionError:
+        raise ImageReadError(f"{path}: permission denied") from None
+    except OSError as err:
+        raise ImageReadError(f"{path}: cannot read: {err.strerror or err}") from None
+    if not data:
+        raise ImageReadError(f"{path}: empty file (0 bytes)")
+    return data
+
+
+def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image:
+    """Decode image bytes; any decoder failure becomes :class:`ImageReadError`."""
+    if not data:
+        raise ImageReadError(f"{name}: empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            # Decoder chatter (bomb warnings, odd EXIF) is not the user's business.
+            warnings.simplefilter("ignore")
+            return _decode(data, name, max_pixels)
+    except N3Error:
+        raise
+    except Exception as err:  # decoders raise anything: map it to one clear line
+        raise ImageReadError(f"{name}: {_reason(err, data, name)}") from err
+
+
+def _reason(err: Exception, data: bytes, name: str) -> str:
+    if isinstance(err, ModuleNotFoundError) and err.name:  # a broken install, not a broken file
+        return f"decoding this file needs the Python package '{err.name}' (reinstall n3cli)"
+    if isinstance(err, PILImage.UnidentifiedImageError):
+        kind = "text" if _looks_like_text(data) else "unrecognised"
+        return f"not an image ({kind} contents{_ext_hint(name)})"
+    text = " ".join(str(err).split()) or type(err).__name__
+    if len(text) > 100:
+        text = text[:97] + "..."
+    if "truncated" in text.lower() or isinstance(err, (EOFError, SyntaxError)):
+        return f"truncated or corrupt image ({text})"
+    if isinstance(err, MemoryError):
+        return "not enough memory to decode this image"
+    return f"corrupt or unsupported image ({text})"
+
+
+def _ext_hint(name: str) -> str:
+    suffix = Path(name).suffix
+    return f" in a {suffix} file" if suffix else ""
+
+
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:512]
+    return bool(head) and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+
+
+def _decode(data: bytes, name: str, max_pixels: int | None) -> Image:
+    # Pillow's own bomb check must agree with ours (it errors at 2x its limit).
+    PILImage.MAX_IMAGE_PIXELS = max_pixels if max_pixels else None
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # truncated files are errors, not gray bands
+    kind = sniff(data)
+    if kind == "png":
+        width, height, depth, ctype = read_ihdr(data)
+        check_size(width, height, name, max_pixels)
+        if depth == 16:
+            from n3cli.io.png16 import decode_png16  # imagecodecs: imported when needed
+            return decode_png16(data, ctype)
+    elif kind == "tiff":
+        from n3cli.io.tiff import decode_tiff  # tifffile: imported when needed
+        image = decode_tiff(data, name, max_pixels)
+        if image is not None:
+            return image
+    try:
+        return decode_pillow(data, name, max_pixels)
+    except PILImage.UnidentifiedImageError:
+        if _is_camera_raw(data):
+            raise UsageError(f"{name}: {RAW_MESSAGE}") from None
+        raise
+
+
+def _is_camera_raw(data: bytes) -> bool:
+    try:
+        import rawpy
+
+        with rawpy.imread(io.BytesIO(data)):
+            return True
+    except Exception:
+        return False
