@@ -1,5 +1,6 @@
 """``n3 denoise``: parse options, plan, run, report. The work lives in
-:mod:`n3cli.io.batch` (planning) and :mod:`n3cli.engine.batch` (running)."""
+:mod:`n3cli.io.batch` (planning), :mod:`n3cli.app.batch` (running) and
+:mod:`n3cli.app.distributed` (sharing a batch among torchrun ranks)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ Examples:
   n3 denoise photos/ -o clean/ --recursive  mirror a folder tree; rerun to resume
   n3 denoise photos/ --dry-run              show what would be written
   n3 denoise *.jpg --json > report.json     machine-readable report on stdout
+  torchrun --nproc-per-node 4 -m n3cli denoise photos/ -o clean/ -r
+                                            one folder shared by 4 GPUs (or CPU processes)
 
 \b
 Output: same format, bit depth and channels as the input (PNG, TIFF, JPEG at
@@ -124,7 +127,8 @@ def parse_tile(value: str) -> str | int:
 @click.option("--dry-run", is_flag=True, help="Print the plan (what would be written) and stop.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 @click.option("--progress/--no-progress", default=None,
-              help="Progress bars on stderr (default: only on a terminal).")
+              help="Progress on stderr (default: only on a terminal): live bars on a terminal, "
+                   "plain periodic lines when stderr is a pipe or file.")
 @click.option("--tile", default="auto", show_default=True, metavar="N|auto|0",
               help="Tile size for large images (0: whole image at once).")
 @click.option("--tile-overlap", type=click.IntRange(0), default=None, metavar="N",
@@ -150,8 +154,9 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, out
     INPUT is one or more image files or folders. Without --sigma the noise level of
     each image is estimated. Messages go to stderr; stdout is for --json / --dry-run.
     """
+    from n3cli.app.batch import DenoiseOptions, Denoiser, run_plan
+    from n3cli.app.distributed import gather_reports, join, share
     from n3cli.cli.denoise_report import ConsoleReporter, print_plan, print_summary
-    from n3cli.engine.batch import DenoiseOptions, Denoiser, run_plan
     from n3cli.io.atomic import install_signal_cleanup
 
     if raw:
@@ -159,26 +164,32 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, out
     if not inputs:
         raise UsageError("no input given", "e.g. n3 denoise photo.png --sigma 25 (see n3 denoise --help)")
     fmt_name = normalize_format(fmt) if fmt else None
+    dist, device, threads = join(device, threads)  # torchrun: this rank's device and share
     opts = DenoiseOptions(
         sigma=parse_sigma(sigma), model=model, device=device, gray_on_color=gray_on_color,
         fmt=fmt_name, quality=quality, strip_metadata=strip_metadata,
         max_pixels=parse_count(max_pixels, "--max-pixels") if max_pixels is not None else DEFAULT_MAX_PIXELS,
         tile=parse_tile(tile), tile_overlap=tile_overlap, tile_mode=tile_mode, precision=precision,
         threads=threads, max_memory=parse_bytes(max_memory), ensemble=int(ensemble))
-    plan = plan_batch(list(inputs), PlanOptions(output=output, suffix=suffix, fmt=fmt_name,
-                                                recursive=recursive, overwrite=overwrite, in_place=in_place))
-    single = len(plan.items) == 1 and not any(p.is_dir() for p in inputs)
+    full_plan = plan_batch(list(inputs), PlanOptions(output=output, suffix=suffix, fmt=fmt_name,
+                                                     recursive=recursive, overwrite=overwrite,
+                                                     in_place=in_place))
+    plan = share(full_plan, dist)
+    single = len(full_plan.items) == 1 and not any(p.is_dir() for p in inputs) and not dist.enabled
     if dry_run:
-        print_plan(plan, as_json)
+        if dist.is_main:
+            print_plan(full_plan, as_json)
         return
     if single and plan.items[0].action == "fail":
         raise UsageError(plan.items[0].reason if str(plan.items[0].src) in plan.items[0].reason
                          else f"{plan.items[0].src}: {plan.items[0].reason}")
     show = progress if progress is not None else sys.stderr.isatty()
-    reporter = ConsoleReporter(show_progress=show, single=single, quiet_items=as_json)
+    reporter = ConsoleReporter(show_progress=show and dist.is_main, single=single, quiet_items=as_json,
+                               label=f"n3[{dist.rank}/{dist.world}]" if dist.enabled else "n3",
+                               live=sys.stderr.isatty())
     install_signal_cleanup()
     denoiser = Denoiser(opts, reporter)
-    if opts.sigma is None:
+    if sigma is None and plan.to_run():  # --sigma auto given explicitly needs no reminder
         reporter.note("no --sigma given: estimating each image's noise level (--sigma auto)")
     denoiser.preload()
     debug = bool(ctx.obj and ctx.obj.get("debug"))
@@ -196,6 +207,11 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, out
                 click.echo(json.dumps(partial.to_dict(), indent=2))
             ctx.exit(code)
             return
+    merged = gather_reports(report, dist, [str(i.src) for i in full_plan.items])
+    if merged is None:  # a torchrun rank other than 0: rank 0 reports for everyone
+        ctx.exit(0)
+        return
+    report = merged
     if single and report.items and report.items[0].status == "failed" and not as_json:
         err = report.items[0].error
         if err is not None and debug:

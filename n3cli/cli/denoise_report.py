@@ -7,13 +7,14 @@ Everything goes to stderr except what the user asked for as data (``--json``,
 from __future__ import annotations
 
 import json
+import time
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from n3cli.engine.batch import GRAY_ON_COLOR_HINT, BatchReport, ItemResult, Reporter
+from n3cli.app.batch import GRAY_ON_COLOR_HINT, BatchReport, ItemResult, Reporter
 from n3cli.io.batch import Plan, PlanItem
 
 
@@ -23,16 +24,22 @@ def _stderr_console() -> Console:
 
 
 class ConsoleReporter(Reporter):
-    """Prints one line per file; shows bars (files, tiles) when ``show_progress``."""
+    """Prints one line per file; shows progress (files, tiles) when ``show_progress``:
+    live bars when ``live`` (a terminal), else plain lines every few percent or seconds
+    (a pipe or a log file has no use for cursor tricks). ``label`` starts every line
+    ("n3", or "n3[1/4]" for torchrun rank 1 of 4)."""
 
-    def __init__(self, show_progress: bool, single: bool, quiet_items: bool = False):
+    def __init__(self, show_progress: bool, single: bool, quiet_items: bool = False, label: str = "n3",
+                 live: bool = True):
         self.console = _stderr_console()
         self.single = single
         self.quiet_items = quiet_items
+        self.label = label
         self.progress: Progress | None = None
+        self.plain: PlainProgress | None = PlainProgress(self._print) if show_progress and not live else None
         self._files = self._tiles = None
         self._seen_notes: set[str] = set()
-        if show_progress:
+        if show_progress and live:
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                                      TimeRemainingColumn(), console=self.console, transient=True)
@@ -51,6 +58,8 @@ class ConsoleReporter(Reporter):
             self.progress = None
 
     def _print(self, text: str) -> None:
+        if self.label != "n3" and text.startswith("n3:"):
+            text = self.label + text[2:]
         (self.progress.console if self.progress is not None else self.console).print(text)
 
     def note(self, message: str) -> None:
@@ -59,6 +68,8 @@ class ConsoleReporter(Reporter):
             self._print(f"n3: {message}")
 
     def item_started(self, item: PlanItem, index: int, total: int) -> None:
+        if self.plain is not None:
+            self.plain.start(item.src.name, index, total)
         if self.progress is None:
             return
         if self._files is None and total > 1:
@@ -77,6 +88,8 @@ class ConsoleReporter(Reporter):
             total = int(kw.get("total", args[1] if len(args) > 1 else 0))
         except (TypeError, ValueError, IndexError):
             return
+        if self.plain is not None and total > 1:
+            self.plain.tiles(done, total)
         if self.progress is None or not total or total <= 1:
             return
         if self._tiles is None:
@@ -102,6 +115,27 @@ class ConsoleReporter(Reporter):
         elif not self.single:
             self._print(f"n3: failed {result.reason}" if result.input in result.reason
                         else f"n3: failed {result.input}: {result.reason}")
+
+
+class PlainProgress:
+    """Progress as ordinary lines: one when a file starts (in a batch), then one whenever
+    ``every_pct`` percent of its tiles or ``every_s`` seconds have passed since the last."""
+
+    def __init__(self, emit, every_s: float = 30.0, every_pct: float = 10.0):
+        self.emit, self.every_s, self.every_pct = emit, every_s, every_pct
+        self.name, self._last_t, self._last_pct = "", 0.0, -100.0
+
+    def start(self, name: str, index: int, total: int) -> None:
+        self.name, self._last_t, self._last_pct = name, time.monotonic(), 0.0
+        if total > 1:
+            self.emit(f"n3: file {index + 1}/{total}: {name}")
+
+    def tiles(self, done: int, total: int) -> None:
+        pct, now = 100.0 * done / total, time.monotonic()
+        if done >= total or (now - self._last_t < self.every_s and pct - self._last_pct < self.every_pct):
+            return  # the file's own line follows at 100 %
+        self._last_t, self._last_pct = now, pct
+        self.emit(f"n3: {self.name}: {pct:.0f} % ({done}/{total} tiles)")
 
 
 def print_plan(plan: Plan, as_json: bool) -> None:

@@ -1,7 +1,7 @@
 """Planning a batch: which files to read and where each output goes.
 
 Pure path logic, no pixels: the plan can be printed (``--dry-run``), checked and then
-executed by :mod:`n3cli.engine.batch`. Rules:
+executed by :mod:`n3cli.app.batch`. Rules:
 
 - explicit files are always inputs (a missing one is a usage error); folders contribute
   their image files (sub-folders with ``recursive``), skipping hidden/system files,

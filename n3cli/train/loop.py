@@ -36,7 +36,8 @@ from n3cli.models.blocks import LocalCNN, N3Block
 from n3cli.models.n3net import N3Net
 from n3cli.train import checkpoint as ckpt
 from n3cli.train.config import TrainConfig, identity, to_toml, with_num_images
-from n3cli.train.distributed import DistInfo, any_rank, init_distributed, mean_over_ranks, shutdown
+from n3cli.engine.distributed import DistInfo, init_distributed, shutdown
+from n3cli.train.distributed import any_rank, mean_over_ranks
 from n3cli.train.export import curve_summary, model_card, save_model, write_card
 from n3cli.train.progress import Reporter
 from n3cli.train.sampler import EpochSampler, stream_seed

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from n3cli.engine.batch import ItemResult, run_plan
+from n3cli.app.batch import ItemResult, run_plan
 from n3cli.errors import ImageReadError
 from n3cli.io.batch import Plan, PlanItem
 

@@ -62,14 +62,20 @@ class ItemResult:
     model: str | None = None
     image: str = ""  # e.g. "640x480 16-bit RGB PNG"
     seconds: float = 0.0
+    engine_seconds: float = 0.0  # of ``seconds``, the time in the network (no I/O)
+    estimated_seconds: float | None = None  # what was estimated for engine_seconds beforehand
     notes: list[str] = field(default_factory=list)
+    rank: int | None = None  # the torchrun rank that processed it (None: one process)
     error: BaseException | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k != "error"}
+        d = {k: v for k, v in self.__dict__.items() if k != "error" and not (k == "rank" and v is None)}
         if d["sigma"] is not None:
             d["sigma"] = round(float(d["sigma"]), 3)
         d["seconds"] = round(d["seconds"], 3)
+        d["engine_seconds"] = round(d["engine_seconds"], 3)
+        if d["estimated_seconds"] is not None:
+            d["estimated_seconds"] = round(d["estimated_seconds"], 3)
         return d
 
 
@@ -117,6 +123,7 @@ class Denoiser:
         self.reporter = reporter or Reporter()
         self.device = resolve_device(opts.device)
         self._models: dict[str, tuple[Any, Any]] = {}
+        self._rates: dict[tuple[str, int], float] = {}  # (model, channels) -> s per processed MP
         self._hinted: set[str] = set()
 
     # -- models -------------------------------------------------------------------------
@@ -173,12 +180,13 @@ class Denoiser:
         if desc.image_channels == 1 and img.color:
             notes.append(f"gray model on a colour image ({self.opts.gray_on_color} channels): "
                          f"{GRAY_ON_COLOR_HINT}")
-        out = self.run_engine(model, desc, img, sigma_used)
+        out, took, estimate = self.run_engine(model, desc, img, sigma_used, name)
         result = replace(img, pixels=out)
         notes += write_image(item.dst, result, self.opts.fmt, self.opts.quality, self.opts.strip_metadata)
         return ItemResult(input=str(item.src), output=str(item.dst), status="ok", sigma=sigma,
                           sigma_source=source, model=name, image=img.describe(),
-                          seconds=time.perf_counter() - t0, notes=notes)
+                          seconds=time.perf_counter() - t0, engine_seconds=took, estimated_seconds=estimate,
+                          notes=notes)
 
     def estimate(self, img: Image, src: Path) -> float:
         try:
@@ -202,23 +210,72 @@ class Denoiser:
             return sigma, [f"{name} was trained for sigma {desc.sigma:g}, this image's is {sigma:.1f}"]
         return sigma, []
 
-    def run_engine(self, model, desc, img: Image, sigma: float) -> np.ndarray:
-        """Announce a long job in one line, then run the tiled engine on one image."""
+    def run_engine(self, model, desc, img: Image, sigma: float, name: str
+                   ) -> tuple[np.ndarray, float, float | None]:
+        """Announce a long job in one line, then run the tiled engine on one image.
+
+        Returns the output, the seconds it took and the estimate made beforehand (None
+        when none could be made): see :meth:`estimate_engine_seconds`.
+        """
         o = self.opts
-        planes = 3 if (desc.image_channels == 1 and img.color) else 1  # gray model per channel
         try:
-            secs = planes * o.ensemble * estimate_seconds(img.height, img.width, desc, self.device,
-                                             config=getattr(model, "config", None))
+            secs = self.estimate_engine_seconds(model, desc, img, sigma, name)
         except Exception:  # an estimate is a courtesy, never a failure
-            secs = 0.0
-        if secs > 10:
+            secs = None
+        if secs is not None and secs > 10:
             self.reporter.note(f"{img.width}x{img.height} on {self.device.type}: about {secs:.0f} s")
-        return denoise_image(model, desc, img.pixels, sigma, self.device,
-                             gray_on_color=o.gray_on_color, tile=o.tile,
-                             tile_overlap=o.tile_overlap, mode=o.tile_mode,
-                             precision=o.precision, max_memory=o.max_memory,
-                             threads=o.threads, progress=self.reporter.tiles,
-                             ensemble=o.ensemble)
+        t0 = time.perf_counter()
+        out = denoise_image(model, desc, img.pixels, sigma, self.device,
+                            gray_on_color=o.gray_on_color, tile=o.tile,
+                            tile_overlap=o.tile_overlap, mode=o.tile_mode,
+                            precision=o.precision, max_memory=o.max_memory,
+                            threads=o.threads, progress=self.reporter.tiles,
+                            ensemble=o.ensemble)
+        took = time.perf_counter() - t0
+        area = self._work_mpixels(desc, img)
+        if area > 0.25:  # small images are all overhead: they would mislead the next estimate
+            self._rates[(name, img.channels)] = took / area
+        return out, took, secs
+
+    def _work_mpixels(self, desc, img: Image) -> float:
+        """Megapixels the engine processes: tiles with their context, every ensemble pass."""
+        o = self.opts
+        tile = o.tile if isinstance(o.tile, int) else 0
+        return self.opts.ensemble * estimate_seconds(img.height, img.width, desc, self.device, tile=tile,
+                                                     mode=o.tile_mode, tile_overlap=o.tile_overlap,
+                                                     seconds_per_mpixel=1.0)
+
+    def estimate_engine_seconds(self, model, desc, img: Image, sigma: float, name: str) -> float:
+        """Seconds the engine will take on ``img``, calibrated on this machine.
+
+        The rate (seconds per processed megapixel) is per model and image channel count
+        (a gray model on colour runs three planes): the last large file's measured rate,
+        else a probe, timed once per run, of the model on a 256x256 image with this
+        image's channels, when the multiply-add prior says the job is not tiny.
+        """
+        key = (name, img.channels)
+        area = self._work_mpixels(desc, img)
+        if key not in self._rates:
+            planes = 3 if (desc.image_channels == 1 and img.color) else 1
+            prior = planes * self.opts.ensemble * estimate_seconds(
+                img.height, img.width, desc, self.device, config=getattr(model, "config", None))
+            if prior < 2.5:
+                return prior
+            self._rates[key] = self._probe(model, desc, img.channels, sigma)
+        return self._rates[key] * area
+
+    def _probe(self, model, desc, channels: int, sigma: float) -> float:
+        o, size = self.opts, 256
+        probe = np.random.default_rng(0).random((size, size, channels), dtype=np.float32)
+
+        def once() -> float:
+            t0 = time.perf_counter()
+            denoise_image(model, desc, probe, sigma, self.device, gray_on_color=o.gray_on_color, tile=0,
+                          precision=o.precision, threads=o.threads)
+            return time.perf_counter() - t0
+
+        once()  # warm-up: first-call allocations, kernel selection
+        return once() / (size * size / 1e6)
 
 
 def check_sigma(sigma: float, desc, name: str) -> None:
