@@ -17,7 +17,7 @@ import numpy as np
 
 from n3cli.data.estimate import TooSmallError, estimate_sigma
 from n3cli.errors import ModelNotFoundError, N3Error, UsageError
-from n3cli.io.batch import Plan, PlanItem
+from n3cli.io.batch import Plan, PlanItem, preview_path
 from n3cli.io.image import DEFAULT_MAX_PIXELS, Image
 from n3cli.io.reader import read_image
 from n3cli.io.writer import JPEG_QUALITY, write_image
@@ -46,6 +46,7 @@ class DenoiseOptions:
     threads: int | None = None
     max_memory: int | None = None  # bytes
     ensemble: int = 1  # geometric self-ensemble size (1, 2, 4 or 8)
+    preview: bool = False  # also write a before/after sheet next to each output
 
 
 @dataclass
@@ -183,6 +184,8 @@ class Denoiser:
         out, took, estimate = self.run_engine(model, desc, img, sigma_used, name)
         result = replace(img, pixels=out)
         notes += write_image(item.dst, result, self.opts.fmt, self.opts.quality, self.opts.strip_metadata)
+        if self.opts.preview:
+            notes.append(f"preview sheet {write_preview(img, result, item)}")
         return ItemResult(input=str(item.src), output=str(item.dst), status="ok", sigma=sigma,
                           sigma_source=source, model=name, image=img.describe(),
                           seconds=time.perf_counter() - t0, engine_seconds=took, estimated_seconds=estimate,
@@ -276,6 +279,14 @@ class Denoiser:
 
         once()  # warm-up: first-call allocations, kernel selection
         return once() / (size * size / 1e6)
+
+
+def write_preview(before: Image, after: Image, item: PlanItem) -> Path:
+    """The before/after sheet of one item, ``<output stem>_preview.png`` beside the output."""
+    from n3cli.app.compare import compare_sheet, write_sheet
+
+    sheet = compare_sheet([before, after], [item.src.name, item.dst.name])
+    return write_sheet(sheet, preview_path(item.dst))
 
 
 def check_sigma(sigma: float, desc, name: str) -> None:

@@ -141,6 +141,8 @@ def parse_tile(value: str) -> str | int:
               help="Average over this many flips/rotations (slightly better, n times slower).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
 @click.option("--max-memory", default=None, metavar="SIZE", help="Memory budget for tiling, e.g. 4G.")
+@click.option("--preview", is_flag=True,
+              help="Also write a before/after sheet <output>_preview.png (see n3 compare).")
 @click.option("--raw", is_flag=True, help="Input is a camera raw file (not supported yet).")
 @click.pass_context
 def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, output: Path | None,
@@ -148,7 +150,7 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, out
             quality: int, overwrite: bool, in_place: bool, strip_metadata: bool, max_pixels: str | None,
             dry_run: bool, as_json: bool, progress: bool | None, tile: str, tile_overlap: int | None,
             tile_mode: str, precision: str, ensemble: str, threads: int | None, max_memory: str | None,
-            raw: bool) -> None:
+            preview: bool, raw: bool) -> None:
     """Remove Gaussian noise from images with an N3Net.
 
     INPUT is one or more image files or folders. Without --sigma the noise level of
@@ -170,7 +172,8 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, out
         fmt=fmt_name, quality=quality, strip_metadata=strip_metadata,
         max_pixels=parse_count(max_pixels, "--max-pixels") if max_pixels is not None else DEFAULT_MAX_PIXELS,
         tile=parse_tile(tile), tile_overlap=tile_overlap, tile_mode=tile_mode, precision=precision,
-        threads=threads, max_memory=parse_bytes(max_memory), ensemble=int(ensemble))
+        threads=threads, max_memory=parse_bytes(max_memory), ensemble=int(ensemble),
+        preview=preview)
     full_plan = plan_batch(list(inputs), PlanOptions(output=output, suffix=suffix, fmt=fmt_name,
                                                      recursive=recursive, overwrite=overwrite,
                                                      in_place=in_place))

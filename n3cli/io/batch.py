@@ -25,6 +25,12 @@ from n3cli.io.formats import (IMAGE_EXTENSIONS, RAW_EXTENSIONS, format_for_exten
 from n3cli.io.image import RAW_MESSAGE
 
 DEFAULT_SUFFIX = "_denoised"
+PREVIEW_SUFFIX = "_preview"  # before/after sheets (``--preview``) next to outputs
+
+
+def preview_path(dst: Path) -> Path:
+    """Where ``--preview`` puts the sheet of the output ``dst``."""
+    return dst.with_name(f"{dst.stem}{PREVIEW_SUFFIX}.png")
 
 
 @dataclass
@@ -145,6 +151,8 @@ def _ignore_reason(f: Path, opts: PlanOptions) -> str:
         return "not an image"
     if opts.suffix and f.stem.endswith(opts.suffix):
         return f"output of an earlier run (ends in {opts.suffix})"
+    if f.stem.endswith(PREVIEW_SUFFIX):
+        return f"preview sheet of an earlier run (ends in {PREVIEW_SUFFIX})"
     return ""
 
 

@@ -1,5 +1,5 @@
 """CLI test fixtures: a tiny random-weight model instead of installed weights, one torch
-thread, and a CliRunner (image helpers are in ``cli_helpers``)."""
+thread (``run``, the CliRunner, is in the root conftest; image helpers in ``cli_helpers``)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tiny_models  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny images gain nothing from threads, and on a shared, busy machine OpenMP
-    spin-waiting makes a 24x31 forward pass 100x slower (1.4 s instead of 8 ms)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -30,16 +22,3 @@ def tiny(monkeypatch):
     """``n3cli.weights`` answers with the tiny model (no weights on disk)."""
     tiny_models.install(monkeypatch)
     return tiny_models
-
-
-@pytest.fixture
-def run():
-    """``run(*args)`` -> click Result of ``n3 <args>`` (stderr separate)."""
-    from n3cli.cli.main import cli
-
-    runner = CliRunner()
-
-    def _run(*args, **kw):
-        return runner.invoke(cli, [str(a) for a in args], catch_exceptions=kw.pop("catch", True), **kw)
-
-    return _run
