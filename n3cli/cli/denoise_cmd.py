@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from n3cli.cli.options import GRAY_ON_COLOR_CHOICES
 from n3cli.errors import UsageError
 from n3cli.io.batch import DEFAULT_SUFFIX, PlanOptions, plan_batch
 from n3cli.io.formats import normalize_format
@@ -110,7 +111,7 @@ def parse_tile(value: str) -> str | int:
 @click.option("-m", "--model", default="auto", show_default=True,
               help="Model name (see `n3 weights list`), or auto: chosen from sigma and colour.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--gray-on-color", type=click.Choice(["rgb", "opponent"]), default="rgb",
+@click.option("--gray-on-color", type=click.Choice(GRAY_ON_COLOR_CHOICES), default="rgb",
               show_default=True, help="How a gray model treats colour images.")
 @click.option("-r", "--recursive", is_flag=True, help="Walk sub-folders of input folders.")
 @click.option("--suffix", default=DEFAULT_SUFFIX, show_default=True,
@@ -156,16 +157,16 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, out
     INPUT is one or more image files or folders. Without --sigma the noise level of
     each image is estimated. Messages go to stderr; stdout is for --json / --dry-run.
     """
-    from n3cli.app.batch import DenoiseOptions, Denoiser, run_plan
-    from n3cli.app.distributed import gather_reports, join, share
-    from n3cli.cli.denoise_report import ConsoleReporter, print_plan, print_summary
-    from n3cli.io.atomic import install_signal_cleanup
-
     if raw:
         raise UsageError("--raw: camera raw denoising is not supported yet")
     if not inputs:
         raise UsageError("no input given", "e.g. n3 denoise photo.png --sigma 25 (see n3 denoise --help)")
     fmt_name = normalize_format(fmt) if fmt else None
+    from n3cli.app.batch import DenoiseOptions, Denoiser, run_plan  # torch: only for real work
+    from n3cli.app.distributed import gather_reports, join, share
+    from n3cli.cli.denoise_report import ConsoleReporter, print_plan, print_summary
+    from n3cli.io.atomic import install_signal_cleanup
+
     dist, device, threads = join(device, threads)  # torchrun: this rank's device and share
     opts = DenoiseOptions(
         sigma=parse_sigma(sigma), model=model, device=device, gray_on_color=gray_on_color,

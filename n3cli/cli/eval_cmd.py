@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from n3cli.data.testsets import DATASETS, PAPER_ORDER, PROTOCOLS
-from n3cli.engine.runner import GRAY_ON_COLOR_STRATEGIES
+from n3cli.cli.options import GRAY_ON_COLOR_CHOICES
 from n3cli.errors import UsageError
 from n3cli.io.atomic import atomic_write
 
@@ -71,7 +71,7 @@ def _table(results, per_image: bool, limited: bool) -> Table:
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="paper", show_default=True,
               help="paper: float noise/output, seed 1234; kair: DnCNN's BSD68 PNGs, 8-bit output.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:i] or mps.")
-@click.option("--gray-on-color", type=click.Choice(GRAY_ON_COLOR_STRATEGIES), default="rgb",
+@click.option("--gray-on-color", type=click.Choice(GRAY_ON_COLOR_CHOICES), default="rgb",
               show_default=True, help="How a gray model runs on colour images (cbsd68).")
 @click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
               help="Average over this many flips/rotations of each image (n times slower).")

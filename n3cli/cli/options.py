@@ -1,0 +1,7 @@
+"""Option values the commands share, kept free of heavy imports so that ``n3 --help``
+never loads torch (tests check they match the engine's own lists)."""
+
+from __future__ import annotations
+
+#: n3cli.engine.runner.GRAY_ON_COLOR_STRATEGIES, for ``--gray-on-color``.
+GRAY_ON_COLOR_CHOICES = ("rgb", "opponent")
