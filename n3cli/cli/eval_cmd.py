@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from n3cli.data.testsets import DATASETS, PAPER_ORDER, PROTOCOLS
 from n3cli.cli.options import GRAY_ON_COLOR_CHOICES
 from n3cli.errors import UsageError
-from n3cli.io.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 EXAMPLES = """\b
 Examples:
@@ -31,23 +33,50 @@ def _write_json(target: str, payload: object) -> None:
     if target == "-":
         sys.stdout.write(text)
         return
+    from n3cli.io.atomic import atomic_write
+
     atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def _table(results, per_image: bool, limited: bool) -> Table:
-    from n3cli.eval import paper_psnr
+def paper_reference(r, limited: bool) -> dict:
+    """What Table 3 says for this row, and whether the difference means anything.
 
-    caption = "first images only (--limit): not comparable with the paper" if limited else None
-    table = Table(title="n3 eval (PSNR dB)", caption=caption)
+    The paper's number belongs to the paper's own N3Net trained for that sigma; only that
+    model (its released weights), on the paper protocol, on the whole set, without an
+    ensemble, gets a "diff". For every other model the number is a reference.
+    """
+    from n3cli.eval import paper_psnr
+    from n3cli.weights.sources import source_for
+
+    ref = paper_psnr(r.dataset, r.sigma)
+    same = (ref is not None and source_for(r.model) is not None and r.model_sigma == r.sigma
+            and r.protocol == "paper" and r.ensemble == 1 and not limited)
+    return {"paper_psnr": ref,
+            "paper_model": None if ref is None else f"the paper's N3Net for sigma {r.sigma:g} (Table 3)",
+            "diff_to_paper": round(r.mean_psnr - ref, 4) if same else None}
+
+
+def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -> Table:
+    from rich.table import Table
+
+    notes = []
+    if limited:
+        notes.append("first images only (--limit): not comparable with the paper")
+    if interrupted:
+        notes.append("interrupted: means of the images that finished")
+    refs = [paper_reference(r, limited or interrupted) for r in results]
+    if any(ref["paper_psnr"] is not None and ref["diff_to_paper"] is None for ref in refs):
+        notes.append("paper = the paper's N3Net for that sigma: a reference for this model, not a diff")
+    table = Table(title="n3 eval (PSNR dB)", caption="; ".join(notes) or None)
     for col in ("dataset", "sigma", "model", "protocol", "images", "PSNR", "paper", "diff",
                 "SSIM", "seconds"):
         table.add_column(col, justify="right" if col not in ("dataset", "model", "protocol") else "left")
-    for r in results:
-        ref = paper_psnr(r.dataset, r.sigma)
+    for r, ref in zip(results, refs):
         name = r.model if r.ensemble == 1 else f"{r.model} x{r.ensemble}"
+        paper, diff = ref["paper_psnr"], ref["diff_to_paper"]
         table.add_row(r.dataset, f"{r.sigma:g}", name, r.protocol, str(len(r.images)),
-                      f"{r.mean_psnr:.3f}", "-" if ref is None else f"{ref:.2f}",
-                      "-" if ref is None else f"{r.mean_psnr - ref:+.3f}",
+                      f"{r.mean_psnr:.3f}", "-" if paper is None else f"{paper:.2f}",
+                      "-" if diff is None else f"{diff:+.3f}",
                       f"{r.mean_ssim:.4f}", f"{r.seconds:.1f}")
         if per_image:
             for im in r.images:
@@ -84,6 +113,8 @@ def eval_command(dataset: str, sigma: float | None, model_name: str, data_dir: P
     from n3cli.eval import evaluate_many
     from n3cli.weights import choose_model, load_model
 
+    from rich.console import Console
+
     datasets = list(PAPER_ORDER) if dataset == "all" else [dataset]
     console = Console(stderr=json_out == "-")
     if not console.is_terminal:
@@ -103,16 +134,34 @@ def eval_command(dataset: str, sigma: float | None, model_name: str, data_dir: P
     elif d.sigma is not None and d.sigma != sigma:
         console.print(f"[yellow]note:[/] {model_name} was trained for sigma {d.sigma:g}, "
                       f"evaluating at sigma {sigma:g}")
+    start = time.monotonic()
     with console.status("evaluating...") as status:
-        def progress(ds: str, done: int, total: int, name: str) -> None:
-            status.update(f"{ds}: {done}/{total} ({name})")
+        def progress(ds: str, done: int, of: int, name: str) -> None:
+            finished.append(ds)
+            # Mean time per image so far; images of one set are of similar size.
+            eta = (time.monotonic() - start) / len(finished) * (of - done)
+            status.update(f"{ds}: {done}/{of} ({name}), {ds} done in about {_clock(eta)}")
 
-        results = evaluate_many(model, spec, datasets, sigma, protocol, data_dir, limit, dev,
-                                gray_on_color, progress, int(ensemble))
+        finished: list[str] = []
+        try:
+            results = evaluate_many(model, spec, datasets, sigma, protocol, data_dir, limit, dev,
+                                    gray_on_color, progress, int(ensemble))
+        except KeyboardInterrupt as err:
+            partial = [r for r in getattr(err, "partial", []) if r.images]
+            status.stop()
+            if partial:
+                console.print(_table(partial, per_image, limit is not None, interrupted=True))
+            click.echo(f"n3: interrupted after {sum(len(r.images) for r in partial)} images", err=True)
+            raise
     console.print(_table(results, per_image, limit is not None))
     if json_out is not None:
-        payload = [r.to_dict() for r in results]
+        payload = [{**r.to_dict(), **paper_reference(r, limit is not None)} for r in results]
         _write_json(json_out, payload[0] if len(payload) == 1 else {"results": payload})
+
+
+def _clock(seconds: float) -> str:
+    s = max(0, int(round(seconds)))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 COMMANDS = [eval_command]

@@ -53,6 +53,7 @@ class EvalResult:
     seconds: float
     images: list[ImageScore] = field(default_factory=list)
     ensemble: int = 1  # geometric self-ensemble size (1: the plain model)
+    model_sigma: float | None = None  # the sigma a fixed-sigma model was trained for
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +91,8 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
     """Evaluate on several sets; under the paper protocol one noise stream runs through all.
 
     ``limit`` keeps the first N images of each set. ``progress(dataset, done, total, name)``
-    is called after each image. ``ensemble`` > 1 scores the geometric self-ensemble of
+    is called after each image. On Ctrl-C the KeyboardInterrupt carries ``partial``: the
+    results of the sets and images that finished. ``ensemble`` > 1 scores the geometric self-ensemble of
     that many flips/rotations (:mod:`n3cli.engine.ensemble`) instead of the plain model.
     """
     if protocol not in PROTOCOLS:
@@ -114,24 +116,33 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
         files = list_images(ts, data_dir)
         plans.append((ts, files[:limit] if limit else files))
     results = []
-    for ts, files in plans:
-        scores = []
-        t0 = time.perf_counter()
-        for i, path in enumerate(files):
-            clean = load_test_image(path, ts)
-            t1 = time.perf_counter()
-            if protocol == "paper":
-                p, s = _score_paper(denoise, clean, float(sigma), gen)
-            else:
-                p, s = _score_kair(denoise, clean, float(sigma))
-            scores.append(ImageScore(path.stem, p, s, time.perf_counter() - t1))
-            if progress is not None:
-                progress(ts.name, i + 1, len(files), path.stem)
-        results.append(EvalResult(
+
+    def result(ts, scores: list[ImageScore], t0: float) -> EvalResult:
+        return EvalResult(
             dataset=ts.name, sigma=float(sigma), model=spec.name, protocol=protocol,
-            mean_psnr=float(np.mean([s.psnr for s in scores])),
-            mean_ssim=float(np.mean([s.ssim for s in scores])),
-            seconds=time.perf_counter() - t0, images=scores, ensemble=ensemble))
+            mean_psnr=float(np.mean([s.psnr for s in scores])) if scores else float("nan"),
+            mean_ssim=float(np.mean([s.ssim for s in scores])) if scores else float("nan"),
+            seconds=time.perf_counter() - t0, images=scores, ensemble=ensemble,
+            model_sigma=spec.descriptor.sigma)
+
+    for ts, files in plans:
+        scores: list[ImageScore] = []
+        t0 = time.perf_counter()
+        try:
+            for i, path in enumerate(files):
+                clean = load_test_image(path, ts)
+                t1 = time.perf_counter()
+                if protocol == "paper":
+                    p, s = _score_paper(denoise, clean, float(sigma), gen)
+                else:
+                    p, s = _score_kair(denoise, clean, float(sigma))
+                scores.append(ImageScore(path.stem, p, s, time.perf_counter() - t1))
+                if progress is not None:
+                    progress(ts.name, i + 1, len(files), path.stem)
+        except KeyboardInterrupt as err:  # Ctrl-C: the caller can still report what finished
+            err.partial = results + [result(ts, scores, t0)]  # type: ignore[attr-defined]
+            raise
+        results.append(result(ts, scores, t0))
     return results
 
 

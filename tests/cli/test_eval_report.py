@@ -1,0 +1,61 @@
+"""`n3 eval` reporting: the paper's number is a diff only for the paper's own model;
+an interrupted eval still shows what finished."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from n3cli.cli.eval_cmd import paper_reference
+from n3cli.eval.protocol import EvalResult, ImageScore
+
+
+def _result(model: str, model_sigma: float | None, **kw) -> EvalResult:
+    base = dict(dataset="set12", sigma=25.0, model=model, protocol="paper", mean_psnr=30.5,
+                mean_ssim=0.86, seconds=1.0, images=[ImageScore("01", 30.5, 0.86, 1.0)],
+                model_sigma=model_sigma)
+    return EvalResult(**{**base, **kw})
+
+
+def test_paper_number_is_a_diff_only_for_the_papers_model():
+    own = paper_reference(_result("n3net-paper-s25", 25.0), limited=False)
+    assert own["paper_psnr"] == 30.55 and own["diff_to_paper"] == round(30.5 - 30.55, 4)
+    assert "sigma 25" in own["paper_model"]
+    for other, limited in ((_result("n3net-blind", None), False), (_result("n3net-paper-s50", 50.0), False),
+                           (_result("n3net-paper-s25", 25.0, ensemble=8), False),
+                           (_result("n3net-paper-s25", 25.0, protocol="kair"), False),
+                           (_result("n3net-paper-s25", 25.0), True)):
+        ref = paper_reference(other, limited)
+        assert ref["paper_psnr"] == 30.55 and ref["diff_to_paper"] is None, other
+
+
+def test_bundled_model_eval_says_reference_not_diff(run, tiny, tmp_path):
+    (tmp_path / "Set12").mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("01", "02", "03"):
+        Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(tmp_path / "Set12" / f"{name}.png")
+    r = run("eval", "--dataset", "set12", "--model", "tiny-s25", "--data-dir", tmp_path)
+    assert r.exit_code == 0, r.stderr
+    assert "a reference for this model, not a diff" in r.stdout
+
+
+def test_interrupted_eval_prints_the_partial_mean(run, tiny, tmp_path, monkeypatch):
+    (tmp_path / "Set12").mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("01", "02", "03"):
+        Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(tmp_path / "Set12" / f"{name}.png")
+    import n3cli.eval.protocol as protocol
+
+    real, calls = protocol._score_paper, []
+
+    def score_then_interrupt(*args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(protocol, "_score_paper", score_then_interrupt)
+    r = run("eval", "--dataset", "set12", "--model", "tiny-s25", "--data-dir", tmp_path)
+    assert r.exit_code == 130
+    assert "interrupted: means of the images that finished" in r.stdout
+    assert "n3: interrupted after 2 images" in r.stderr
