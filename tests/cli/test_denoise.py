@@ -30,6 +30,16 @@ def test_sigma_auto_is_default_and_said(tmp_path, tiny, run):
     assert "--sigma auto" in r.stderr and "estimated" in r.stderr
 
 
+def test_no_sigma_note_only_when_sigma_was_left_out_and_work_remains(tmp_path, tiny, run):
+    src = save_gray(tmp_path / "a.png", 40, 40)
+    r = run("denoise", src, "--sigma", "auto")  # said explicitly: no reminder
+    assert r.exit_code == 0 and "no --sigma given" not in r.stderr and "estimated" in r.stderr
+    r = run("denoise", src)  # every file skipped: nothing is estimated
+    assert r.exit_code == 0 and "skipped" in r.stderr and "no --sigma given" not in r.stderr
+    r = run("denoise", src, "--overwrite")
+    assert "no --sigma given" in r.stderr
+
+
 def test_16bit_rgb_alpha_stays_16bit_and_alpha_untouched(tmp_path, tiny, run):
     rng = np.random.default_rng(0)
     a = rng.integers(0, 65536, (24, 31, 4), dtype=np.uint16)
