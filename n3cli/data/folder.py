@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from n3cli.data.colorspace import rgb_to_y
 from n3cli.errors import UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -46,7 +47,8 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def read_image(path: Path, color: str) -> np.ndarray:
-    """Decode one image as H x W x C uint8; ``color`` is "gray" (paper formula) or "rgb"."""
+    """Decode one image as H x W x C uint8; ``color`` is "gray" (paper formula), "rgb", or
+    "y" (BT.601 luminance as MATLAB's rgb2ycbcr, rounded: the super-resolution input)."""
     try:
         with Image.open(path) as img:
             img.load()
@@ -56,8 +58,11 @@ def read_image(path: Path, color: str) -> np.ndarray:
                 img = img if img.mode == "L" else img.convert("L", PAPER_GRAY_MATRIX)
             elif color == "rgb":
                 img = img.convert("RGB")
+            elif color == "y":
+                rgb = np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
+                return np.rint(rgb_to_y(rgb) * 255.0).astype(np.uint8)[..., None]
             else:
-                raise UsageError(f"unknown colour mode '{color}'", "use gray or rgb")
+                raise UsageError(f"unknown colour mode '{color}'", "use gray, rgb or y")
             arr = np.asarray(img, dtype=np.uint8)
     except (OSError, ValueError) as err:
         raise UsageError(f"cannot read training image {path}: {err}") from None

@@ -19,15 +19,15 @@ class LocalCNN(nn.Module):
     """
 
     def __init__(self, cin: int, cout: int, features: int, depth: int, residual: int,
-                 bn_momentum: float = 0.001):
+                 bn_momentum: float = 0.001, batchnorm: bool = True):
         super().__init__()
         self.residual = min(residual, cin, cout)
         self.conv1 = nn.Conv2d(cin, features, 3, padding=1, bias=True)
-        self.bn1 = nn.BatchNorm2d(features, momentum=bn_momentum)
+        if batchnorm:
+            self.bn1 = nn.BatchNorm2d(features, momentum=bn_momentum)
         layers: list[nn.Module] = []
         for _ in range(depth - 2):
-            layers += [nn.Conv2d(features, features, 3, padding=1, bias=False),
-                       nn.BatchNorm2d(features, momentum=bn_momentum), nn.ReLU(inplace=True)]
+            layers += _conv_norm_relu(features, features, bn_momentum, batchnorm)
         self.layer1 = nn.Sequential(*layers)
         self.conv2 = nn.Conv2d(features, cout, 3, padding=1, bias=True)
 
@@ -40,12 +40,20 @@ class LocalCNN(nn.Module):
         return torch.cat([y[:, :n] + x[:, :n], y[:, n:]], dim=1)
 
 
-def _small_cnn(cin: int, cout: int, features: int, depth: int, momentum: float) -> nn.Sequential:
+def _conv_norm_relu(cin: int, cout: int, momentum: float, batchnorm: bool) -> list[nn.Module]:
+    """conv (no bias: the BatchNorm has one), BatchNorm, ReLU; or conv with bias, ReLU."""
+    if batchnorm:
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout, momentum=momentum),
+                nn.ReLU(inplace=True)]
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=True), nn.ReLU(inplace=True)]
+
+
+def _small_cnn(cin: int, cout: int, features: int, depth: int, momentum: float,
+               batchnorm: bool = True) -> nn.Sequential:
     layers: list[nn.Module] = []
     c = cin
     for _ in range(depth - 1):
-        layers += [nn.Conv2d(c, features, 3, padding=1, bias=False),
-                   nn.BatchNorm2d(features, momentum=momentum), nn.ReLU(inplace=True)]
+        layers += _conv_norm_relu(c, features, momentum, batchnorm)
         c = features
     layers.append(nn.Conv2d(c, cout, 3, padding=1, bias=True))
     return nn.Sequential(*layers)
@@ -61,11 +69,11 @@ class N3Block(nn.Module):
 
     def __init__(self, channels: int, k: int = 7, patch: int = 10, stride: int = 5,
                  window: int = 15, embed_features: int = 64, embed_out: int = 8,
-                 embed_depth: int = 3, bn_momentum: float = 0.001):
+                 embed_depth: int = 3, bn_momentum: float = 0.001, batchnorm: bool = True):
         super().__init__()
         self.k, self.patch, self.stride, self.window = k, patch, stride, window
-        self.embedcnn = _small_cnn(channels, embed_out, embed_features, embed_depth, bn_momentum)
-        self.tempcnn = _small_cnn(channels, 1, embed_features, embed_depth, bn_momentum)
+        self.embedcnn = _small_cnn(channels, embed_out, embed_features, embed_depth, bn_momentum, batchnorm)
+        self.tempcnn = _small_cnn(channels, 1, embed_features, embed_depth, bn_momentum, batchnorm)
         self.dist_bn = nn.BatchNorm1d(1)
         self.impl = "blocked"
         self.max_chunk_bytes = DEFAULT_CHUNK_BYTES

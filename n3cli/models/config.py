@@ -30,6 +30,9 @@ class N3NetConfig:
     window: int = 15
     num_n3: int = 2
     bn_momentum: float = 0.001
+    # BatchNorm in the local and embedding CNNs (the denoisers have it; the paper's SR
+    # network does not). The N3 distance BatchNorm is part of the block either way.
+    batchnorm: bool = True
     # Space-to-depth factor applied to the input (1 = none): a cheaper model for CPU
     # training that runs the whole network at 1/s resolution on s*s times the channels.
     unshuffle: int = 1

@@ -30,11 +30,12 @@ class N3Net(nn.Module):
             bin_ = cin if first else cfg.n3_out_channels
             bout = cout if last else cfg.n3_channels
             residual = img if first else bin_
-            blocks.append(LocalCNN(bin_, bout, cfg.features, cfg.depth, residual, cfg.bn_momentum))
+            blocks.append(LocalCNN(bin_, bout, cfg.features, cfg.depth, residual, cfg.bn_momentum,
+                                   cfg.batchnorm))
             if not last:
                 nls.append(N3Block(cfg.n3_channels, cfg.k, cfg.patch, cfg.stride, cfg.window,
                                    cfg.embed_features, cfg.embed_out, cfg.embed_depth,
-                                   cfg.bn_momentum))
+                                   cfg.bn_momentum, cfg.batchnorm))
         self.blocks = nn.ModuleList(blocks)
         self.nls = nn.ModuleList(nls)
         init_paper_(self)

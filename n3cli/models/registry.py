@@ -8,9 +8,11 @@ in :mod:`n3cli.weights`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch.nn as nn
 
+from n3cli.models.arch import DEFAULT_ARCH, Architecture, get_arch, register_arch
 from n3cli.models.config import N3NetConfig
 from n3cli.models.descriptor import ModelDescriptor
 from n3cli.models.n3net import N3Net
@@ -18,15 +20,16 @@ from n3cli.models.n3net import N3Net
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Architecture and contract of a named model."""
+    """A named model: its architecture (``arch`` + ``config``) and its contract."""
 
     name: str
-    config: N3NetConfig
+    config: Any  # the architecture's config type (N3NetConfig for "n3net")
     descriptor: ModelDescriptor
     summary: str = ""
+    arch: str = DEFAULT_ARCH
 
     def build(self) -> nn.Module:
-        return N3Net(self.config)
+        return get_arch(self.arch).build(self.config)
 
     @property
     def num_params(self) -> int:
@@ -49,14 +52,23 @@ def dependency_radius(cfg: N3NetConfig) -> int:
     return r * s + (s - 1)
 
 
+def n3_window_pixels(cfg) -> int:
+    """Pixels (of the grid the N3 blocks run on) one full search window spans."""
+    return (cfg.window - 1) * cfg.stride + cfg.patch
+
+
 def descriptor_for(cfg: N3NetConfig, **kw) -> ModelDescriptor:
-    """A descriptor whose size fields are derived from the architecture."""
+    """A descriptor whose size fields are derived from the architecture, in input pixels
+    (an unshuffled model's window spans ``unshuffle`` times more of the image)."""
     base = ModelDescriptor(image_channels=cfg.image_channels,
                            noise_map=cfg.in_channels > cfg.image_channels,
-                           min_size=(cfg.window - 1) * cfg.stride + cfg.patch,
+                           min_size=n3_window_pixels(cfg) * cfg.unshuffle,
                            size_multiple=cfg.unshuffle,
                            halo=dependency_radius(cfg))
     return replace(base, **kw)
+
+
+register_arch(Architecture("n3net", N3NetConfig, N3Net, descriptor_for))
 
 
 PAPER_GRAY = N3NetConfig()

@@ -1,7 +1,8 @@
 """Training configuration: one TOML file describes a whole run.
 
-Sections: top-level ``name``/``summary``/``licence``/``seed``; ``[model]`` (any
-:class:`N3NetConfig` field); ``[task]``; ``[data]``; ``[validation]``; ``[optim]``;
+Sections: top-level ``name``/``summary``/``licence``/``seed``; ``[model]`` (``arch``,
+default "n3net", and any field of that architecture's config, e.g. :class:`N3NetConfig`
+or :class:`n3cli.models.sr.SRConfig`); ``[task]``; ``[data]``; ``[validation]``; ``[optim]``;
 ``[schedule]``; ``[checkpoint]``; ``[runtime]``. Relative paths in a file are resolved
 against the file's folder; values given with ``--set section.key=value`` (TOML syntax)
 override the file, and their paths are relative to the working directory.
@@ -16,22 +17,23 @@ from pathlib import Path
 from typing import Any
 
 from n3cli.errors import UsageError
-from n3cli.models.config import N3NetConfig
+from n3cli.models.arch import DEFAULT_ARCH, get_arch
 
 
 @dataclass(frozen=True)
 class TaskConfig:
-    kind: str = "gauss"  # gauss | blind-gauss
+    kind: str = "gauss"  # gauss | blind-gauss | sr
     sigma: float = 25.0  # gauss: the fixed noise level (8-bit units)
     sigma_range: tuple[float, float] = (0.0, 75.0)  # blind-gauss: U(low, high) per sample
     focus_range: tuple[float, float] | None = None  # blind-gauss: oversampled sub-range
     focus_prob: float = 0.0  # probability of drawing from focus_range
+    scales: tuple[int, ...] = (2, 3, 4)  # sr: upscaling factors, one drawn per batch
 
 
 @dataclass(frozen=True)
 class DataConfig:
     train: tuple[str, ...] = ()
-    color: str = "gray"  # gray (paper formula) | rgb
+    color: str = "gray"  # gray (paper formula) | rgb | y (BT.601 luminance, for sr)
     crop: int = 80
     augment: str = "vflip"  # none | vflip | dihedral
     sweeps: int = 128  # passes over the image list per epoch (paper: 128)
@@ -43,7 +45,7 @@ class ValidationConfig:
     folder: str = ""  # monitoring only (Set12 is a test set: never used for selection)
     images: int = 4
     crop: int = 0  # centre crop (0 = whole image)
-    sigmas: tuple[float, ...] = (25.0,)
+    sigmas: tuple[float, ...] = (25.0,)  # the levels watched: sigmas, or scales for sr
     every_steps: int = 0  # 0 = only at the end
 
 
@@ -54,6 +56,7 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 1e-4  # on all parameters except biases
     loss_scale: float = 0.125  # loss = scale * sum of squared errors per sample, batch mean
+    loss: str = "sse"  # sse (the paper's, scaled as above) | l1 (mean absolute error x loss_scale)
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class RuntimeConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     name: str
-    model: N3NetConfig
+    model: Any  # the config type of ``arch``
     task: TaskConfig = TaskConfig()
     data: DataConfig = DataConfig()
     validation: ValidationConfig = ValidationConfig()
@@ -103,10 +106,12 @@ class TrainConfig:
     licence: str = ""
     seed: int = 0
     source: str = ""  # the config file it came from (for the model card)
+    arch: str = DEFAULT_ARCH
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["model"] = self.model.to_dict()
+        d.pop("arch")
+        d["model"] = {"arch": self.arch, **self.model.to_dict()}
         return d
 
     # -- derived sizes --------------------------------------------------------------
@@ -205,14 +210,16 @@ def config_from_dict(raw: dict[str, Any], source: str = "") -> TrainConfig:
         raise UsageError(f"unknown config section(s)/key(s): {', '.join(sorted(unknown))}")
     if "name" not in raw:
         raise UsageError("the config needs a top-level name = \"...\"")
+    model_raw = dict(raw.get("model", {}))
+    arch = str(model_raw.pop("arch", DEFAULT_ARCH))
     try:
-        model = N3NetConfig.from_dict(dict(raw.get("model", {})))
+        model = get_arch(arch).config_from_dict(model_raw)
     except (TypeError, ValueError) as err:
         raise UsageError(f"bad [model] settings: {err}") from None
     parts = {s: _coerce(cls, s, dict(raw.get(s, {}))) for s, cls in _SECTIONS.items()}
     cfg = TrainConfig(name=str(raw["name"]), model=model, summary=str(raw.get("summary", "")),
                       licence=str(raw.get("licence", "")), seed=int(raw.get("seed", 0)),
-                      source=source, **parts)
+                      source=source, arch=arch, **parts)
     validate(cfg)
     return cfg
 
@@ -224,8 +231,33 @@ def with_num_images(cfg: TrainConfig, n: int) -> TrainConfig:
 def validate(cfg: TrainConfig) -> None:
     """Reject inconsistent settings with a one-line reason."""
     m, t, d, s = cfg.model, cfg.task, cfg.data, cfg.schedule
-    if t.kind not in ("gauss", "blind-gauss"):
-        raise UsageError(f"unknown task '{t.kind}'", "use gauss or blind-gauss")
+    if t.kind not in ("gauss", "blind-gauss", "sr"):
+        raise UsageError(f"unknown task '{t.kind}'", "use gauss, blind-gauss or sr")
+    if t.kind == "sr":
+        _validate_sr(cfg)
+    elif cfg.arch != DEFAULT_ARCH:
+        raise UsageError(f"task {t.kind} trains an n3net, not model.arch = {cfg.arch}")
+    else:
+        _validate_denoise(cfg)
+    _validate_common(cfg)
+
+
+def _validate_sr(cfg: TrainConfig) -> None:
+    m, t, d = cfg.model, cfg.task, cfg.data
+    if cfg.arch != "n3net-sr":
+        raise UsageError(f"task sr trains model.arch = \"n3net-sr\", not {cfg.arch}")
+    if not t.scales or set(t.scales) - set(m.scales):
+        raise UsageError(f"task.scales {list(t.scales)} must be among model.scales {list(m.scales)}")
+    if d.color != "y":
+        raise UsageError(f"task sr trains on luminance: data.color = \"y\", not {d.color}")
+    bad = [sc for sc in t.scales if d.crop % sc]
+    if bad:
+        raise UsageError(f"data.crop {d.crop} is not a multiple of scale {bad[0]}",
+                         "e.g. 96 or 72 suit 2, 3 and 4")
+
+
+def _validate_denoise(cfg: TrainConfig) -> None:
+    m, t, d = cfg.model, cfg.task, cfg.data
     want_in = m.image_channels + (1 if t.kind == "blind-gauss" else 0)
     if m.in_channels != want_in:
         raise UsageError(f"task {t.kind} with {m.image_channels} image channel(s) needs "
@@ -235,6 +267,13 @@ def validate(cfg: TrainConfig) -> None:
     if d.color not in ("gray", "rgb") or (d.color == "gray") != (m.image_channels == 1):
         raise UsageError(f"data.color '{d.color}' does not fit {m.image_channels} image channel(s)",
                          "gray for 1, rgb for 3")
+    lo, hi = t.sigma_range
+    if not 0 <= lo <= hi:
+        raise UsageError(f"bad task.sigma_range {t.sigma_range}")
+
+
+def _validate_common(cfg: TrainConfig) -> None:
+    t, d, s = cfg.task, cfg.data, cfg.schedule
     if d.augment not in ("none", "vflip", "dihedral"):
         raise UsageError(f"unknown augmentation '{d.augment}'", "use none, vflip or dihedral")
     if not d.train:
@@ -249,11 +288,10 @@ def validate(cfg: TrainConfig) -> None:
         raise UsageError("schedule kind epoch-exp needs schedule.epochs >= 1")
     if not (math.isfinite(cfg.optim.lr) and cfg.optim.lr > 0 and s.lr_end > 0):
         raise UsageError("optim.lr and schedule.lr_end must be positive")
-    lo, hi = t.sigma_range
-    if not 0 <= lo <= hi:
-        raise UsageError(f"bad task.sigma_range {t.sigma_range}")
     if cfg.runtime.amp not in ("none", "bf16"):
         raise UsageError(f"unknown runtime.amp '{cfg.runtime.amp}'", "use none or bf16")
+    if cfg.optim.loss not in ("sse", "l1"):
+        raise UsageError(f"unknown optim.loss '{cfg.optim.loss}'", "use sse or l1")
 
 
 def identity(cfg: TrainConfig) -> dict[str, Any]:
@@ -264,6 +302,14 @@ def identity(cfg: TrainConfig) -> dict[str, Any]:
     d = cfg.to_dict()
     for k in ("validation", "checkpoint", "runtime", "source", "summary", "licence"):
         d.pop(k, None)
+    # Keys added after the first checkpoints, at their defaults, are left out so that
+    # those checkpoints still resume (an n3net with BatchNorm, a denoising task).
+    if d["model"].get("arch") == DEFAULT_ARCH:
+        d["model"].pop("arch")
+        if d["model"].get("batchnorm") is True:
+            d["model"].pop("batchnorm")
+    if d["task"]["kind"] != "sr":
+        d["task"].pop("scales", None)
     return d
 
 

@@ -1,6 +1,7 @@
 """Export a trained model: ``<name>.safetensors`` + ``<name>.json`` + model card ``<name>.md``.
 
-The weights go through :func:`n3cli.weights.store.save_model` (the store's own format);
+The weights go through :func:`n3cli.weights.store.save_model` (the store's own format,
+called by the loop);
 the store imports platformdirs only when it needs the user store, so this also works on a
 bare GPU machine without it.
 """
@@ -15,16 +16,6 @@ import torch.nn as nn
 from n3cli.models.config import N3NetConfig
 from n3cli.models.descriptor import ModelDescriptor
 from n3cli.io.atomic import atomic_write
-from n3cli.weights.store import save_model as store_save
-
-
-def save_model(directory: Path, name: str, model: nn.Module, config: N3NetConfig,
-               descriptor: ModelDescriptor, summary: str = "", licence: str = "",
-               extra: dict[str, Any] | None = None) -> Path:
-    """Write the model in the weights store's own format (safetensors + JSON, atomic)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    return store_save(directory, name, model, config, descriptor, summary, licence, extra)
 
 
 def write_card(path: Path, text: str) -> None:

@@ -32,13 +32,14 @@ from n3cli.data.degrade import crop_batch, to_float
 from n3cli.data.folder import load_training_bank, load_validation_images
 from n3cli.engine.device import resolve_device
 from n3cli.errors import CheckpointError, N3Error, UsageError
+from n3cli.models.arch import get_arch
 from n3cli.models.blocks import LocalCNN, N3Block
-from n3cli.models.n3net import N3Net
 from n3cli.train import checkpoint as ckpt
 from n3cli.train.config import TrainConfig, identity, to_toml, with_num_images
 from n3cli.engine.distributed import DistInfo, init_distributed, shutdown
 from n3cli.train.distributed import any_rank, mean_over_ranks
-from n3cli.train.export import curve_summary, model_card, save_model, write_card
+from n3cli.train.export import curve_summary, model_card, write_card
+from n3cli.weights.store import save_model
 from n3cli.train.progress import Reporter
 from n3cli.train.sampler import EpochSampler, stream_seed
 from n3cli.train.schedule import lr_at
@@ -200,11 +201,11 @@ class _Run:
         self.task = make_task(cfg.task)
         self.local_batch = cfg.optim.batch_size // info.world
         torch.manual_seed(cfg.seed)
-        self.model = N3Net(cfg.model).to(device)
+        self.model = get_arch(cfg.arch).build(cfg.model).to(device)
         if cfg.runtime.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         for m in self.model.modules():
-            if isinstance(m, LocalCNN):
+            if isinstance(m, LocalCNN) and hasattr(m, "bn1"):
                 # bn1 exists only for checkpoint compatibility and is never applied: no
                 # gradient ever reaches it (DDP would wait for one and fail).
                 m.bn1.requires_grad_(False)
@@ -303,26 +304,29 @@ class _Run:
         return res
 
     # -- one step ----------------------------------------------------------------------
-    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         cfg, b = self.cfg, self.local_batch
         idx = self.sampler.indices(step * cfg.optim.batch_size + self.info.rank * b, b)
         self.gen.manual_seed(stream_seed(cfg.seed, step, self.info.rank))
         clean = to_float(crop_batch(self.bank, idx, cfg.data.crop, self.gen, cfg.data.augment))
-        inp, target = self.task.make_batch(clean, self.gen)
+        inp, target, level = self.task.make_batch(clean, self.gen)
         if cfg.runtime.channels_last:
             inp = inp.contiguous(memory_format=torch.channels_last)
-        return inp, target
+        return inp, target, level
 
     def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        o = self.cfg.optim
+        if o.loss == "l1":  # mean absolute error (the usual SR loss)
+            return o.loss_scale * (out.float() - target).abs().mean()
         # 0.125 * sum of squared errors per sample, averaged over the batch (paper).
-        return self.cfg.optim.loss_scale * (out.float() - target).pow(2).sum() / out.shape[0]
+        return o.loss_scale * (out.float() - target).pow(2).sum() / out.shape[0]
 
     def _train_step(self, lr: float) -> torch.Tensor:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
-        inp, target = self._batch(self.step)
+        inp, target, level = self._batch(self.step)
         with self.amp:
-            out = self.net(inp)
+            out = self.task.run(self.net, inp, level)
         loss = self._loss(out, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -338,9 +342,9 @@ class _Run:
         if self.cfg.schedule.bn_reset:
             for m in _bn_modules(self.model):
                 m.momentum = None  # exact average over the phase (resumable: uses the counter)
-        inp, target = self._batch(self.step)
+        inp, target, level = self._batch(self.step)
         with self.amp:
-            out = self.model(inp)  # no DDP: no gradients to reduce; buffers stay per rank
+            out = self.task.run(self.model, inp, level)  # no DDP: no gradients, buffers per rank
         return self._loss(out, target)
 
     # -- divergence guard ----------------------------------------------------------------
@@ -491,7 +495,9 @@ class _Run:
                               "wall_s": round(r.wall_s, 1)}}
         paths = []
         for d in [self.out] + ([Path(self.opts.export_to)] if self.opts.export_to else []):
-            js = save_model(d, cfg.name, self.model, cfg.model, desc, cfg.summary, cfg.licence, extra)
+            d.mkdir(parents=True, exist_ok=True)
+            js = save_model(d, cfg.name, self.model, cfg.model, desc, cfg.summary, cfg.licence, extra,
+                            arch=cfg.arch)
             write_card(d / f"{cfg.name}.md", card)
             paths += [js.with_suffix(".safetensors"), js, d / f"{cfg.name}.md"]
         return paths

@@ -7,31 +7,48 @@ model for the engine (:class:`ModelDescriptor`).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
+import torch.nn as nn
 
 from n3cli.data.degrade import add_gaussian_noise, noise_level_map, sample_sigmas
-from n3cli.models.config import N3NetConfig
+from n3cli.models.arch import get_arch
 from n3cli.models.descriptor import ModelDescriptor
 from n3cli.models.registry import descriptor_for
 from n3cli.train.config import TaskConfig
 
 
 class Task(Protocol):
-    """What the training loop needs from a task."""
+    """What the training loop needs from a task.
 
-    def make_batch(self, clean: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, C, H, W) float clean crops -> (network input, target)."""
+    A "level" is the degradation a batch or validation case has: a sigma for the
+    denoising tasks, a scale for super-resolution.
+    """
 
-    def make_input(self, clean: torch.Tensor, sigma: float, gen: torch.Generator) -> torch.Tensor:
-        """A validation input at a given degradation level."""
+    def make_batch(self, clean: torch.Tensor, gen: torch.Generator
+                   ) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+        """(B, C, H, W) float clean crops -> (network input, target, level)."""
 
-    def descriptor(self, config: N3NetConfig) -> ModelDescriptor:
+    def make_case(self, clean: torch.Tensor, level: float, gen: torch.Generator
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A validation (input, target) at a given degradation level."""
+
+    def run(self, net: nn.Module, inp: torch.Tensor, level: float | None) -> torch.Tensor:
+        """The network's output for ``inp`` (a level-dependent call for SR)."""
+
+    def descriptor(self, config: Any) -> ModelDescriptor:
         """The contract of the trained model."""
 
 
-class GaussTask:
+class _Denoising:
+    """Denoisers take the input alone."""
+
+    def run(self, net, inp, level):
+        return net(inp)
+
+
+class GaussTask(_Denoising):
     """Additive white Gaussian noise of one fixed sigma (the paper's models)."""
 
     def __init__(self, cfg: TaskConfig):
@@ -39,17 +56,17 @@ class GaussTask:
 
     def make_batch(self, clean, gen):
         sig = torch.full((clean.shape[0],), self.sigma, device=clean.device)
-        return add_gaussian_noise(clean, sig, gen), clean
+        return add_gaussian_noise(clean, sig, gen), clean, self.sigma
 
-    def make_input(self, clean, sigma, gen):
+    def make_case(self, clean, sigma, gen):
         sig = torch.full((clean.shape[0],), float(sigma), device=clean.device)
-        return add_gaussian_noise(clean, sig, gen)
+        return add_gaussian_noise(clean, sig, gen), clean
 
     def descriptor(self, config):
         return descriptor_for(config, task="denoise", sigma=self.sigma)
 
 
-class BlindGaussTask:
+class BlindGaussTask(_Denoising):
     """Gaussian noise with a per-sample sigma; the sigma/255 map is an extra input channel.
 
     The map is appended after the image channels, exactly as the engine feeds blind
@@ -65,16 +82,57 @@ class BlindGaussTask:
         sig = sample_sigmas(clean.shape[0], self.low, self.high, gen, clean.device,
                             self.focus, self.focus_prob)
         noisy = add_gaussian_noise(clean, sig, gen)
-        return torch.cat([noisy, noise_level_map(noisy, sig)], dim=1), clean
+        return torch.cat([noisy, noise_level_map(noisy, sig)], dim=1), clean, None
 
-    def make_input(self, clean, sigma, gen):
+    def make_case(self, clean, sigma, gen):
         sig = torch.full((clean.shape[0],), float(sigma), device=clean.device)
         noisy = add_gaussian_noise(clean, sig, gen)
-        return torch.cat([noisy, noise_level_map(noisy, sig)], dim=1)
+        return torch.cat([noisy, noise_level_map(noisy, sig)], dim=1), clean
 
     def descriptor(self, config):
         return descriptor_for(config, task="denoise", noise_map=True,
                               sigma_range=(self.low, self.high))
+
+
+def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The low-resolution image of the SR protocol: MATLAB ``imresize(hr, 1/scale)``
+    (bicubic, antialiased, ``bicubic-pytorch``), clipped and rounded to 8 bits like a file.
+    ``hr``'s height and width must be multiples of ``scale``."""
+    from bicubic_pytorch import imresize
+
+    h, w = hr.shape[-2:]
+    lr = imresize(hr, sizes=(h // scale, w // scale))
+    return torch.round(lr.clamp(0.0, 1.0) * 255.0) / 255.0
+
+
+def mod_crop(img: torch.Tensor, scale: int) -> torch.Tensor:
+    """Crop (..., H, W) to multiples of ``scale`` (bottom and right), as the protocol does."""
+    h, w = img.shape[-2:]
+    return img[..., :h - h % scale, :w - w % scale]
+
+
+class SRTask:
+    """Super-resolution: HR luminance crops -> (bicubic LR, HR); one scale per batch, drawn
+    uniformly from ``task.scales`` (a scale-mixed model sees every scale equally)."""
+
+    def __init__(self, cfg: TaskConfig):
+        self.scales = tuple(int(s) for s in cfg.scales)
+
+    def make_batch(self, clean, gen):
+        scale = self.scales[int(torch.randint(len(self.scales), (1,), generator=gen,
+                                              device=gen.device).item())]
+        hr = mod_crop(clean, scale)
+        return downscale(hr, scale), hr, scale
+
+    def make_case(self, clean, scale, gen):
+        hr = mod_crop(clean, int(scale))
+        return downscale(hr, int(scale)), hr
+
+    def run(self, net, inp, level):
+        return net(inp, int(level))
+
+    def descriptor(self, config):
+        return get_arch("n3net-sr").describe(config)
 
 
 def make_task(cfg: TaskConfig) -> Task:
@@ -82,4 +140,6 @@ def make_task(cfg: TaskConfig) -> Task:
         return GaussTask(cfg)
     if cfg.kind == "blind-gauss":
         return BlindGaussTask(cfg)
+    if cfg.kind == "sr":
+        return SRTask(cfg)
     raise ValueError(f"unknown task {cfg.kind}")

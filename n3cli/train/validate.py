@@ -26,10 +26,12 @@ def psnr(output: torch.Tensor, target: torch.Tensor) -> float:
 
 
 class Validator:
-    """Noisy inputs prepared once; :meth:`run` returns {sigma: mean PSNR} and the overall mean."""
+    """Degraded inputs prepared once; :meth:`run` returns {level: mean PSNR} and the overall
+    mean (levels are the config's ``validation.sigmas``: sigmas, or scales for SR)."""
 
     def __init__(self, images: list[tuple[str, np.ndarray]], sigmas: tuple[float, ...], task: Task,
                  min_size: int):
+        self.task = task
         self.cases: list[tuple[float, torch.Tensor, torch.Tensor]] = []
         gen = torch.Generator().manual_seed(VAL_SEED)
         for sigma in sigmas:
@@ -37,7 +39,7 @@ class Validator:
                 clean = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255.0
                 if min(clean.shape[-2:]) < min_size:
                     continue  # too small for the N3 window; skip rather than pad
-                self.cases.append((float(sigma), task.make_input(clean, sigma, gen), clean))
+                self.cases.append((float(sigma), *task.make_case(clean, sigma, gen)))
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -49,7 +51,7 @@ class Validator:
         per_sigma: dict[float, list[float]] = {}
         try:
             for sigma, inp, clean in self.cases:
-                out = model(inp.to(device)).float().cpu()
+                out = self.task.run(model, inp.to(device), sigma).float().cpu()
                 per_sigma.setdefault(sigma, []).append(psnr(out, clean))
         finally:
             model.train(was_training)

@@ -23,7 +23,8 @@ from safetensors.torch import load_file, save_file
 
 import n3cli
 from n3cli.errors import ModelNotFoundError, WeightsError
-from n3cli.models import ModelDescriptor, ModelSpec, N3NetConfig, get_spec, register
+from n3cli.models import ModelDescriptor, ModelSpec, get_spec, register
+from n3cli.models.arch import DEFAULT_ARCH, get_arch
 
 FORMAT_VERSION = 1
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -64,9 +65,9 @@ def check_name(name: str) -> str:
     return name
 
 
-def save_model(directory: Path, name: str, model: nn.Module, config: N3NetConfig,
+def save_model(directory: Path, name: str, model: nn.Module, config: Any,
                descriptor: ModelDescriptor, summary: str = "", licence: str = "",
-               extra: dict | None = None) -> Path:
+               extra: dict | None = None, arch: str = DEFAULT_ARCH) -> Path:
     """Write ``<name>.safetensors`` and ``<name>.json`` atomically; return the JSON path.
 
     Both files are written to temporary names in ``directory`` and moved in place with
@@ -85,7 +86,7 @@ def save_model(directory: Path, name: str, model: nn.Module, config: N3NetConfig
         tmp_st = Path(tmp)
         save_file(tensors, str(tmp_st), metadata={"name": name, "format": str(FORMAT_VERSION)})
         entry: dict[str, Any] = {
-            "name": name, "summary": summary, "licence": licence,
+            "name": name, "summary": summary, "licence": licence, "arch": arch,
             "config": config.to_dict(), "descriptor": descriptor.to_dict(),
             "sha256": sha256_file(tmp_st), "format": FORMAT_VERSION,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -133,13 +134,27 @@ def read_entry(json_path: Path, where: str) -> Entry:
     try:
         meta = json.loads(Path(json_path).read_text(encoding="utf-8"))
         name = check_name(str(meta["name"]))
-        spec = ModelSpec(name=name, config=N3NetConfig.from_dict(meta["config"]),
-                         descriptor=ModelDescriptor.from_dict(meta["descriptor"]),
-                         summary=str(meta.get("summary", "")))
+        spec = spec_from_meta(name, meta)
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise WeightsError(f"unreadable model description {json_path}: {err}",
                            "re-import or re-fetch the model") from None
     return Entry(spec, Path(json_path), Path(json_path).with_suffix(".safetensors"), where, meta)
+
+
+#: Descriptor fields the architecture determines: always derived, never trusted from a file
+#: (a JSON written by an older version may hold an outdated value).
+DERIVED_FIELDS = ("min_size", "size_multiple", "halo")
+
+
+def spec_from_meta(name: str, meta: dict[str, Any]) -> ModelSpec:
+    """A :class:`ModelSpec` from a model JSON: the architecture named by ``arch`` builds the
+    config and derives the descriptor's geometry; the task contract comes from the file."""
+    arch = get_arch(str(meta.get("arch", DEFAULT_ARCH)))
+    config = arch.config_from_dict(meta["config"])
+    task = {k: v for k, v in ModelDescriptor.from_dict(meta["descriptor"]).__dict__.items()
+            if k not in DERIVED_FIELDS}
+    return ModelSpec(name=name, config=config, descriptor=arch.describe(config, **task),
+                     summary=str(meta.get("summary", "")), arch=arch.name)
 
 
 def scan(directory: Path, where: str) -> dict[str, Entry]:

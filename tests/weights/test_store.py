@@ -137,3 +137,15 @@ def test_bundled_models_are_listed_and_win_over_the_store(home, tmp_path):
     x = torch.rand(1, 1, 40, 40)
     with torch.inference_mode():
         assert torch.equal(loaded(x), net(x))
+
+
+def test_geometry_is_derived_from_the_architecture_not_the_file():
+    """The bundled n3net-blind's JSON says min_size 40 (written before the fix); its 7x7
+    window of stride 5 on a 2x unshuffled grid needs 80 input pixels, and that is what
+    the descriptor says."""
+    from n3cli.weights.store import bundled_dir, read_entry
+
+    entry = read_entry(bundled_dir() / "n3net-blind.json", "bundled")
+    assert entry.meta["descriptor"]["min_size"] == 40  # the stale value on disk
+    assert entry.spec.descriptor.min_size == 80 and entry.spec.arch == "n3net"
+    assert entry.spec.descriptor.sigma_range == (0.0, 75.0)  # task fields come from the file
