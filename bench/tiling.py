@@ -44,7 +44,8 @@ def case(h: int, w: int, tile: str, mode: str, device: str, out: str | None, max
     base = rss_mb()
     t0 = time.perf_counter()
     tiles = []
-    y = runner.denoise_image(net, desc, img, 25.0, dev, tile=int(tile) if tile != "auto" else "auto",
+    y = runner.restore_image(net, desc, img, runner.sigma_conditions(25.0), dev,
+                             tile=int(tile) if tile != "auto" else "auto",
                              mode=mode, max_memory=max_memory, progress=lambda d, t: tiles.append(t))
     sec = time.perf_counter() - t0
     if out:

@@ -21,7 +21,7 @@ from n3cli.io.batch import Plan, PlanItem, preview_path
 from n3cli.io.image import DEFAULT_MAX_PIXELS, Image
 from n3cli.io.reader import read_image
 from n3cli.io.writer import JPEG_QUALITY, write_image
-from n3cli.engine.runner import DEFAULT_GRAY_ON_COLOR, denoise_image, estimate_seconds
+from n3cli.engine.runner import DEFAULT_GRAY_ON_COLOR, estimate_seconds, restore_image, sigma_conditions
 
 GRAY_ON_COLOR_HINT = "a colour model gives better results on colour photos"
 
@@ -38,7 +38,7 @@ class DenoiseOptions:
     quality: int = JPEG_QUALITY
     strip_metadata: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
-    # Tiling / precision, passed to the engine's denoise_image where it offers them.
+    # Tiling / precision, passed to the engine (restore_image).
     tile: str | int = "auto"
     tile_overlap: int | None = None
     tile_mode: str = "exact"
@@ -228,7 +228,7 @@ class Denoiser:
         if secs is not None and secs > 10:
             self.reporter.note(f"{img.width}x{img.height} on {self.device.type}: about {secs:.0f} s")
         t0 = time.perf_counter()
-        out = denoise_image(model, desc, img.pixels, sigma, self.device,
+        out = restore_image(model, desc, img.pixels, sigma_conditions(sigma), self.device,
                             gray_on_color=o.gray_on_color, tile=o.tile,
                             tile_overlap=o.tile_overlap, mode=o.tile_mode,
                             precision=o.precision, max_memory=o.max_memory,
@@ -260,8 +260,7 @@ class Denoiser:
         area = self._work_mpixels(desc, img)
         if key not in self._rates:
             planes = 3 if (desc.image_channels == 1 and img.color) else 1
-            prior = planes * self.opts.ensemble * estimate_seconds(
-                img.height, img.width, desc, self.device, config=getattr(model, "config", None))
+            prior = planes * self.opts.ensemble * estimate_seconds(img.height, img.width, desc, self.device)
             if prior < 2.5:
                 return prior
             self._rates[key] = self._probe(model, desc, img.channels, sigma)
@@ -273,8 +272,8 @@ class Denoiser:
 
         def once() -> float:
             t0 = time.perf_counter()
-            denoise_image(model, desc, probe, sigma, self.device, gray_on_color=o.gray_on_color, tile=0,
-                          precision=o.precision, threads=o.threads)
+            restore_image(model, desc, probe, sigma_conditions(sigma), self.device,
+                          gray_on_color=o.gray_on_color, tile=0, precision=o.precision, threads=o.threads)
             return time.perf_counter() - t0
 
         once()  # warm-up: first-call allocations, kernel selection

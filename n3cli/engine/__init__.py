@@ -1,6 +1,6 @@
-"""Running models on images: devices, precision, padding, tiling."""
+"""Running models on images: devices, precision, padding, tiling (:func:`restore_image`)."""
 
 from n3cli.engine.device import resolve_device
-from n3cli.engine.runner import denoise_array, denoise_image, estimate_seconds, run_planes
+from n3cli.engine.runner import estimate_seconds, restore_image, sigma_conditions
 
-__all__ = ["resolve_device", "denoise_array", "denoise_image", "estimate_seconds", "run_planes"]
+__all__ = ["resolve_device", "estimate_seconds", "restore_image", "sigma_conditions"]

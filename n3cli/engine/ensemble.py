@@ -8,7 +8,7 @@ exact for every member.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -37,14 +37,22 @@ def check_ensemble(n: int) -> int:
     return n
 
 
-def self_ensemble(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n: int = 8
-                  ) -> torch.Tensor:
-    """Mean over the first ``n`` dihedral transforms T of ``T^-1(fn(T(x)))`` (x: N x C x H x W)."""
+def self_ensemble(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n: int = 8,
+                  allowed: Sequence[int] = tuple(range(8))) -> torch.Tensor:
+    """Mean over the first ``n`` dihedral transforms T of ``T^-1(fn(T(x)))`` (x: N x C x H x W).
+
+    ``allowed``: indices into the dihedral group (the order above) the model permits, from
+    its descriptor (a model that is not isotropic, e.g. one on Bayer planes, allows fewer);
+    asking for more than it allows is a ValueError.
+    """
     check_ensemble(n)
     if n == 1:
         return fn(x)
+    ops = [_DIHEDRAL[i] for i in allowed][:n]
+    if len(ops) < n:
+        raise ValueError(f"this model allows an ensemble of at most {len(ops)} transforms")
     total = None
-    for turns, flip in _DIHEDRAL[:n]:
+    for turns, flip in ops:
         y = _invert(fn(_apply(x, turns, flip).contiguous()), turns, flip)
         total = y if total is None else total + y
     return total / n

@@ -13,7 +13,8 @@ import os
 import resource
 
 import torch
-import torch.nn as nn
+
+from n3cli.models.descriptor import ModelDescriptor
 
 # Never plan with more than this on the CPU by default: the image, the output and the
 # interpreter come on top, and a 12-MP job must stay under 2 GB of peak RSS.
@@ -61,28 +62,11 @@ def default_budget(device: torch.device) -> int:
     return int(min(available_ram() * CPU_FRACTION, CPU_DEFAULT_CAP))
 
 
-def bytes_per_pixel(model: nn.Module, dtype: torch.dtype = torch.float32) -> int:
-    """Estimated peak inference bytes per input pixel for ``model`` (whole-image path)."""
-    cfg = getattr(model, "config", None)
-    if cfg is None:
-        return 2048 * _itemsize(dtype) // 4
-    s2 = cfg.unshuffle ** 2
-    c, k = cfg.n3_channels, cfg.k
-    # float32 values alive at the N3 block's peak: its input and the concatenated output
-    # ((k+1) c), the k aggregated images twice (cells and cropped copy), the embedding
-    # network's widest layer twice, the cell copies of x and e; or a local CNN's two
-    # widest activations. Measured on the paper config: see docs/PERFORMANCE.md.
-    n3 = (k + 1) * c * 2 + 3 * k * c + 2 * cfg.embed_features + 4 * c + 8
-    conv = 3 * cfg.features + (k + 1) * c
-    floats = max(n3, conv)
-    # That is 464 floats (1856 B) for the paper config, where bench/n3_speed.py measured
-    # a peak RSS growth of ~1290 B/px for the plain modules (~1050-1110 B/px as the engine
-    # runs them): 0.85 keeps 20-50 % of margin above the measurements.
-    return int(floats * 4 * 0.85) // s2 + 1
-
-
-def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
+def bytes_per_pixel(desc: ModelDescriptor, dtype: torch.dtype = torch.float32) -> int:
+    """Estimated peak inference bytes per input pixel: the descriptor's figure (derived by
+    the architecture, :func:`n3cli.models.registry.n3net_bytes_per_pixel`). Half precision
+    does not lower it: the N3 aggregation, its peak, stays float32."""
+    return max(1, int(desc.bytes_per_pixel))
 
 
 def parse_size(text: str | int | None) -> int | None:

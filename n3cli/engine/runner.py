@@ -1,8 +1,9 @@
-"""Run a denoising model on one image, whatever its size and channel count.
+"""Run any model on one image, whatever its size and channel count: :func:`restore_image`.
 
 Images are numpy arrays, float32, H x W x C in [0, 1] (C = 1 or 3). The model's
-descriptor decides how they are fed: gray vs colour, noise-level map, padding of inputs
-smaller than the N3 search window. Tiling (for memory) is in :mod:`n3cli.engine.tiling`.
+descriptor decides how they are fed: its packing (gray, RGB, luminance), conditioning
+maps, scale, padding of inputs smaller than the N3 search window, tiling context and
+grid. Tiling (for memory) is in :mod:`n3cli.engine.tiling`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from n3cli.engine.optimize import as_layout, inference_model
 from n3cli.models.config import N3NetConfig
 from n3cli.models.descriptor import ModelDescriptor
 
+#: Conditioning maps by name: a scalar (constant map) or an H x W array, in model units.
+Conditions = dict[str, "float | np.ndarray"]
+
 # Orthonormal opponent-colour transform: rows are unit vectors, so white noise of std
 # sigma in RGB stays white with the same sigma in each opponent channel.
 _OPP = np.array([[1 / np.sqrt(3)] * 3,
@@ -34,14 +38,32 @@ GRAY_ON_COLOR_STRATEGIES = ("rgb", "opponent")
 DEFAULT_GRAY_ON_COLOR = "rgb"
 
 
-def model_input(x: torch.Tensor, desc: ModelDescriptor, sigma: float | None) -> torch.Tensor:
-    """Append the noise-level map (sigma/255 everywhere) when the model expects one."""
-    if not desc.noise_map:
+def model_input(x: torch.Tensor, desc: ModelDescriptor, conditions: Conditions | None) -> torch.Tensor:
+    """Append the conditioning maps the descriptor lists, in its order.
+
+    ``conditions`` maps each name to a scalar (a constant map) or an H x W array (a
+    per-pixel map, same size as ``x``), in the model's units (``sigma``: std / 255).
+    """
+    if not desc.conditioning:
         return x
-    if sigma is None:
-        raise ValueError("this model needs a noise level (sigma)")
-    level = torch.full_like(x[:, :1], float(sigma) / 255.0)
-    return torch.cat([x, level], dim=1)
+    maps = []
+    for name in desc.conditioning:
+        value = (conditions or {}).get(name)
+        if value is None:
+            raise ValueError(f"this model needs a '{name}' map (e.g. a noise level)")
+        if np.isscalar(value):
+            maps.append(torch.full_like(x[:, :1], float(value)))
+        else:
+            m = torch.as_tensor(np.asarray(value, dtype=np.float32))
+            if tuple(m.shape) != tuple(x.shape[-2:]):
+                raise ValueError(f"'{name}' map is {tuple(m.shape)}, the image {tuple(x.shape[-2:])}")
+            maps.append(m.to(x.dtype)[None, None].expand(x.shape[0], 1, -1, -1))
+    return torch.cat([x, *maps], dim=1)
+
+
+def sigma_conditions(sigma: float | None) -> Conditions:
+    """The conditioning of a Gaussian denoiser: sigma in 8-bit units -> {"sigma": sigma/255}."""
+    return {} if sigma is None else {"sigma": float(sigma) / 255.0}
 
 
 def pad_to_min_size(x: torch.Tensor, min_size: int, multiple: int = 1) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -67,37 +89,41 @@ def pad_to_min_size(x: torch.Tensor, min_size: int, multiple: int = 1) -> tuple[
 
 
 @torch.inference_mode()
-def run_planes(model: nn.Module, desc: ModelDescriptor, planes: np.ndarray, sigma: float | None,
-               device: torch.device, forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
-               ensemble: int = 1) -> np.ndarray:
-    """Run ``model`` on an H x W x C array whose C equals the model's image channels.
-
-    ``forward`` replaces the plain whole-image call (the tiled engine passes its own).
-    ``ensemble``: average over that many flips/rotations (1, 2, 4 or 8; see
-    :mod:`n3cli.engine.ensemble`). Output is float32, unclipped.
-    """
+def _run_planes(model: nn.Module, desc: ModelDescriptor, planes: np.ndarray, conditions: Conditions | None,
+                forward: Callable[[torch.Tensor], torch.Tensor], ensemble: int = 1) -> np.ndarray:
+    """``model`` on an H x W x C array whose C is the model's image channels; the output
+    is ``scale`` times larger, float32, unclipped. Small inputs are padded (reflect) to the
+    descriptor's minimum size and multiple, and the output cropped back. Per-pixel
+    conditioning maps are padded with the image."""
     x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None].float()
-    x, (h, w) = pad_to_min_size(x, desc.min_size, desc.size_multiple)
-    inp = model_input(x, desc, sigma)
-    fn = forward or (lambda t: model(as_layout(t.to(device), device)).float().cpu())
-    y = self_ensemble(fn, inp, ensemble)[..., :h, :w]
+    h, w = x.shape[-2:]
+    inp = model_input(x, desc, conditions)
+    inp, _ = pad_to_min_size(inp, desc.min_size, desc.size_multiple)
+    y = self_ensemble(forward, inp, ensemble, desc.ensemble_ops)[..., :h * desc.scale, :w * desc.scale]
     return y[0].numpy().transpose(1, 2, 0)
 
 
-def denoise_array(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, sigma: float | None,
-                  device: torch.device, gray_on_color: str = DEFAULT_GRAY_ON_COLOR,
-                  forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                  ensemble: int = 1) -> np.ndarray:
-    """Denoise an H x W x C float image in [0, 1] (C = 1 or 3); returns the same shape.
+# BT.601 luminance of a gray image seen as R = G = B (what a "y" model was trained on).
+_Y_OFFSET, _Y_GAIN = 16.0 / 255.0, 219.0 / 255.0
 
-    A gray model on a colour image runs per channel, either on R, G, B (``"rgb"``) or on
-    an orthonormal opponent-colour transform (``"opponent"``); a colour model on a gray
-    image sees the gray plane replicated and returns its mean.
+
+def _run_packed(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, conditions: Conditions | None,
+                forward: Callable[[torch.Tensor], torch.Tensor], gray_on_color: str = DEFAULT_GRAY_ON_COLOR,
+                ensemble: int = 1) -> np.ndarray:
+    """Turn an H x W x C image (C = 1 or 3) into the planes the descriptor's packing asks
+    for, run them, and turn the result back into C channels.
+
+    "gray": a colour image runs per channel, on R, G, B (``"rgb"``) or on an orthonormal
+    opponent-colour transform (``"opponent"``); "rgb": a gray image runs replicated and
+    returns the mean; "y": the BT.601 luminance runs through the model and the chroma is
+    resized by bicubic interpolation (a gray image is its own luminance).
     """
     if image.ndim == 2:
         image = image[..., None]
     c = image.shape[2]
-    run = lambda p: run_planes(model, desc, p, sigma, device, forward, ensemble)  # noqa: E731
+    run = lambda p: _run_planes(model, desc, p, conditions, forward, ensemble)  # noqa: E731
+    if desc.packing == "y":
+        return _run_luminance(run, desc.scale, image)
     if c == desc.image_channels:
         return run(image)
     if desc.image_channels == 3 and c == 1:
@@ -115,43 +141,48 @@ def denoise_array(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
     raise ValueError(f"cannot run a {desc.image_channels}-channel model on {c} channels")
 
 
+def _run_luminance(run: Callable[[np.ndarray], np.ndarray], scale: int, image: np.ndarray) -> np.ndarray:
+    from n3cli.data.colorspace import rgb_to_ycbcr, ycbcr_to_rgb
+    from n3cli.engine.resample import bicubic_resize
+
+    if image.shape[2] == 1:
+        y = run((_Y_OFFSET + _Y_GAIN * image).astype(np.float32))
+        return (y - _Y_OFFSET) / _Y_GAIN
+    ycc = rgb_to_ycbcr(image)
+    y = run(ycc[..., :1])
+    h, w = y.shape[:2]
+    chroma = ycc[..., 1:] if scale == 1 else bicubic_resize(ycc[..., 1:], h, w)
+    return ycbcr_to_rgb(np.concatenate([y, chroma], axis=2))
+
+
 # --- tiled, device- and precision-aware entry point -----------------------------------
 
 # Paper config (706k parameters), whole-image fp32 inference as the engine runs it
 # (BatchNorm folded, channels_last), one CPU thread: CPU seconds per megapixel measured
 # by bench/n3_speed.py at 1024x1024 (14.3 s, docs/PERFORMANCE.md); more threads are
-# assumed 90 % efficient. The GPU figure is a placeholder until scripts/gpu_check.sh has
-# measured one.
+# assumed 90 % efficient. Other models scale it by their multiply-adds per pixel. The GPU
+# figure is a placeholder until scripts/gpu_check.sh has measured one.
 CPU_SECONDS_PER_MPIXEL_1T = 14.0
+PAPER_MACS_PER_PIXEL = N3NetConfig().macs_per_pixel()
 GPU_SECONDS_PER_MPIXEL = 0.05
 
 
-def tile_quantum(model: nn.Module, desc: ModelDescriptor) -> int:
-    """Grid quantum for exact tiling: the N3 stride times the space-to-depth factor."""
-    q = desc.extra.get("tile_quantum") if desc.extra else None
-    if q:
-        return int(q)
-    cfg = getattr(model, "config", None)
-    if cfg is not None and hasattr(cfg, "stride"):
-        return int(cfg.stride) * int(getattr(cfg, "unshuffle", 1))
-    return max(1, desc.size_multiple)
-
-
-def resolve_tiling(h: int, w: int, model: nn.Module, desc: ModelDescriptor, device: torch.device,
+def resolve_tiling(h: int, w: int, desc: ModelDescriptor, device: torch.device,
                    tile: int | str = "auto", tile_overlap: int | None = None, mode: str = "exact",
                    max_memory: int | None = None, dtype: torch.dtype = torch.float32) -> tuple[int, int, str]:
-    """Decide ``(tile, context, mode)`` for an ``h x w`` model input.
+    """Decide ``(tile, context, mode)`` for an ``h x w`` model input (input pixels).
 
     ``tile`` 0 is the whole image; ``"auto"`` picks the largest core whose source fits the
-    memory budget; ``mode`` "auto" is exact when an exact core of at least the halo fits,
-    else blend. Exact mode with ``tile_overlap`` below the model's halo is a usage error.
+    memory budget (the descriptor's bytes per input pixel); ``mode`` "auto" is exact when
+    an exact core of at least the halo fits, else blend. Exact mode with ``tile_overlap``
+    below the model's halo is a usage error.
     """
     from n3cli.engine import memory, tiling
     from n3cli.errors import UsageError
 
     if mode not in tiling.MODES:
         raise UsageError(f"unknown tiling mode '{mode}'", "use exact or blend")
-    q = tile_quantum(model, desc)
+    q = desc.tile_quantum
     halo = desc.halo
     if mode == "exact" and tile_overlap is not None and tile_overlap < halo:
         raise UsageError(f"exact tiling needs an overlap of at least {halo} px for this model",
@@ -171,7 +202,7 @@ def resolve_tiling(h: int, w: int, model: nn.Module, desc: ModelDescriptor, devi
             mode = "exact"
         return tile, (exact_ctx if mode == "exact" else blend_ctx), mode
     budget = max_memory if max_memory is not None else memory.default_budget(device)
-    bpp = memory.bytes_per_pixel(model, dtype)
+    bpp = memory.bytes_per_pixel(desc, dtype)
     over = memory.FIXED_OVERHEAD
     t_exact = tiling.choose_tile(h, w, bpp, budget, exact_ctx, q, over)
     if t_exact == 0:
@@ -190,40 +221,46 @@ def make_forward(model: nn.Module, device: torch.device, dtype: torch.dtype = to
     return fn
 
 
-def denoise_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, sigma: float | None,
+def restore_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, conditions: Conditions | None,
                   device: torch.device, tile: int | str = "auto", tile_overlap: int | None = None,
                   mode: str = "exact", precision: str = "fp32", max_memory: int | str | None = None,
                   threads: int | None = None, progress: Callable[[int, int], None] | None = None,
-                  gray_on_color: str = DEFAULT_GRAY_ON_COLOR, ensemble: int = 1) -> np.ndarray:
-    """Denoise an H x W x C float image in [0, 1] with tiling, device and precision.
+                  gray_on_color: str = DEFAULT_GRAY_ON_COLOR, ensemble: int = 1,
+                  prepared: bool = False) -> np.ndarray:
+    """Run any model (denoiser, upscaler) on an H x W x C float image in [0, 1].
 
-    ``tile``: ``"auto"`` (from the memory budget ``max_memory``, default a safe share of
-    free RAM or GPU memory), a core size in pixels, or 0 for the whole image.
-    ``mode``: "exact" (tiles carry the model's full dependency radius: same output as
-    whole-image inference), "blend" (raised-cosine overlap of ``tile_overlap`` px) or
-    "auto" (exact when affordable). ``progress(done, total)`` is called after every tile
-    (``total`` counts all planes of a colour image run per channel). The model runs as
-    :func:`n3cli.engine.optimize.inference_model` prepares it (an eval-mode copy with
-    BatchNorm folded, on ``device`` in ``precision``, channels_last on the CPU); ``model``
-    itself is not modified. ``ensemble`` > 1 averages that many flipped/rotated passes
-    (n times the time). Returns float32 H x W x C.
+    The one engine entry point: everything it needs comes from ``desc`` (packing,
+    conditioning, scale, sizes, halo, tile quantum, memory and precision support).
+    ``conditions``: the conditioning maps by name (see :func:`model_input`;
+    :func:`sigma_conditions` for a Gaussian denoiser). ``tile``: ``"auto"`` (from the
+    memory budget ``max_memory``, default a safe share of free RAM or GPU memory), a core
+    size in input pixels, or 0 for the whole image. ``mode``: "exact" (tiles carry the
+    model's full dependency radius: same output as a whole-image run), "blend"
+    (raised-cosine overlap of ``tile_overlap`` px, blended in output space) or "auto".
+    ``progress(done, total)`` is called after every tile (``total`` counts every plane
+    and ensemble pass). The model runs as :func:`n3cli.engine.optimize.inference_model`
+    prepares it (an eval-mode copy, BatchNorm folded, on ``device`` in ``precision``,
+    channels_last on the CPU) unless ``prepared`` says it already is; ``model`` itself is
+    not modified. ``ensemble`` > 1 averages that many flips/rotations (among the
+    descriptor's allowed ones). Returns float32, ``scale`` times the input's size.
     """
     from n3cli.engine import memory, precision as prec, tiling
 
     prec.set_threads(threads)
     dtype = prec.resolve_precision(precision, device, desc)
     prec.strict_fp32(device, dtype)
-    model = inference_model(model, device, dtype)
+    if not prepared:
+        model = inference_model(model, device, dtype)
     budget = memory.parse_size(max_memory)
-    planes = 1 if image.ndim == 2 or image.shape[2] == desc.image_channels else \
-        (3 if desc.image_channels == 1 else 1)
+    c = 1 if image.ndim == 2 else image.shape[2]
+    planes = 3 if (desc.packing == "gray" and c == 3) else 1
     planes *= check_ensemble(ensemble)  # progress counts every pass
     base = make_forward(model, device, dtype)
     state = {"plane": 0}
 
     def forward(inp: torch.Tensor) -> torch.Tensor:
         _, _, h, w = inp.shape
-        t, ctx, m = resolve_tiling(h, w, model, desc, device, tile, tile_overlap, mode, budget, dtype)
+        t, ctx, m = resolve_tiling(h, w, desc, device, tile, tile_overlap, mode, budget, dtype)
         plane = state["plane"]
         state["plane"] += 1
         report = None
@@ -235,22 +272,21 @@ def denoise_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, si
             if report:
                 report(1, 1)
             return out
-        return tiling.run_tiled(base, inp, t, ctx, m, tile_quantum(model, desc), desc.min_size,
-                                report)
+        return tiling.run_tiled(base, inp, t, ctx, m, desc.tile_quantum, desc.min_size, report,
+                                scale=desc.scale)
 
-    return denoise_array(model, desc, image, sigma, device, gray_on_color, forward=forward,
-                         ensemble=ensemble)
+    return _run_packed(model, desc, image, conditions, forward, gray_on_color, ensemble)
 
 
 def estimate_seconds(h: int, w: int, desc: ModelDescriptor, device: torch.device,
                      tile: int = 0, mode: str = "exact", tile_overlap: int | None = None,
-                     seconds_per_mpixel: float | None = None, quantum: int = 5,
-                     config: N3NetConfig | None = None) -> float:
-    """Rough wall time to denoise an ``h x w`` image (one plane), for a one-line notice.
+                     seconds_per_mpixel: float | None = None) -> float:
+    """Rough wall time of one pass over an ``h x w`` input (one plane): a prior that the
+    application calibrates on the machine (``n3cli.app.batch``).
 
-    Throughput is the benchmark's measured seconds per megapixel of the paper config
-    (scaled by the CPU thread count, and by ``config``'s multiply-adds per pixel relative
-    to the paper's when given) or ``seconds_per_mpixel``; tiling adds the area of the tiles' context.
+    Throughput is the benchmark's measured seconds per megapixel of the paper config,
+    scaled by the CPU thread count and by the descriptor's multiply-adds per pixel, or
+    ``seconds_per_mpixel``; tiling adds the area of the tiles' context.
     """
     from n3cli.engine import tiling
 
@@ -260,10 +296,10 @@ def estimate_seconds(h: int, w: int, desc: ModelDescriptor, device: torch.device
             seconds_per_mpixel = CPU_SECONDS_PER_MPIXEL_1T / (1 + 0.9 * (threads - 1))
         else:
             seconds_per_mpixel = GPU_SECONDS_PER_MPIXEL
-        if config is not None:
-            seconds_per_mpixel *= config.macs_per_pixel() / N3NetConfig().macs_per_pixel()
+        if desc.macs_per_pixel:
+            seconds_per_mpixel *= desc.macs_per_pixel / PAPER_MACS_PER_PIXEL
     h, w = max(h, desc.min_size), max(w, desc.min_size)
     ctx = tile_overlap if tile_overlap is not None else (
         desc.halo if mode == "exact" else tiling.DEFAULT_BLEND_OVERLAP)
-    area = sum(t.area for t in tiling.plan_tiles(h, w, tile, ctx, quantum, desc.min_size))
+    area = sum(t.area for t in tiling.plan_tiles(h, w, tile, ctx, desc.tile_quantum, desc.min_size))
     return seconds_per_mpixel * area / 1e6

@@ -59,6 +59,11 @@ class Tile:
     def area(self) -> int:
         return (self.y1 - self.y0) * (self.x1 - self.x0)
 
+    def scaled(self, s: int) -> "Tile":
+        """The same tile in the coordinates of an output ``s`` times larger."""
+        return Tile(*(v * s for v in (self.y0, self.y1, self.x0, self.x1,
+                                      self.cy0, self.cy1, self.cx0, self.cx1)))
+
 
 def axis_cores(n: int, tile: int, quantum: int = 1) -> list[tuple[int, int]]:
     """Split ``[0, n)`` into cores of ``tile`` pixels (a multiple of ``quantum``)."""
@@ -144,12 +149,15 @@ def blend_weights(h: int, w: int, t: Tile) -> torch.Tensor:
 
 
 def run_tiled(fn: Forward, x: torch.Tensor, tile: int, context: int, mode: str = "exact",
-              quantum: int = 1, min_len: int = 1, progress: Progress | None = None) -> torch.Tensor:
+              quantum: int = 1, min_len: int = 1, progress: Progress | None = None,
+              scale: int = 1) -> torch.Tensor:
     """Run ``fn`` on tiles of the CPU tensor ``x`` (1, C, H, W); return the CPU output.
 
     ``fn`` gets a (1, C, h, w) CPU tile (it moves it to the device) and returns a float
-    (1, C_out, h, w) CPU tensor. ``mode`` is "exact" (copy cores) or "blend" (weighted
-    average). A device OOM error splits the failing core in four and retries it.
+    (1, C_out, scale*h, scale*w) CPU tensor. Tiles are planned in input coordinates
+    (``tile``, ``context``, ``quantum`` are input pixels) and placed in output coordinates;
+    blending weights live in output space. ``mode`` is "exact" (copy cores) or "blend"
+    (weighted average). A device OOM error splits the failing core in four and retries it.
     """
     if mode not in ("exact", "blend"):
         raise ValueError(f"mode must be exact or blend, got {mode!r}")
@@ -157,7 +165,8 @@ def run_tiled(fn: Forward, x: torch.Tensor, tile: int, context: int, mode: str =
     queue = deque((t.cy0, t.cy1, t.cx0, t.cx1)
                   for t in plan_tiles(h, w, tile, context, quantum, min_len))
     out: torch.Tensor | None = None
-    wsum = torch.zeros(1, 1, h, w) if mode == "blend" else None
+    H, W = h * scale, w * scale
+    wsum = torch.zeros(1, 1, H, W) if mode == "blend" else None
     done = 0
     if progress:
         progress(0, len(queue))
@@ -175,14 +184,15 @@ def run_tiled(fn: Forward, x: torch.Tensor, tile: int, context: int, mode: str =
             queue.extendleft(reversed(parts))
             continue
         if out is None:
-            out = torch.zeros(1, y.shape[1], h, w, dtype=torch.float32)
+            out = torch.zeros(1, y.shape[1], H, W, dtype=torch.float32)
+        o = t.scaled(scale)
         if mode == "exact":
-            out[..., t.cy0:t.cy1, t.cx0:t.cx1] = y[..., t.cy0 - t.y0:t.cy1 - t.y0,
-                                                   t.cx0 - t.x0:t.cx1 - t.x0]
+            out[..., o.cy0:o.cy1, o.cx0:o.cx1] = y[..., o.cy0 - o.y0:o.cy1 - o.y0,
+                                                   o.cx0 - o.x0:o.cx1 - o.x0]
         else:
-            wgt = blend_weights(h, w, t)
-            out[..., t.y0:t.y1, t.x0:t.x1] += y * wgt
-            wsum[..., t.y0:t.y1, t.x0:t.x1] += wgt
+            wgt = blend_weights(H, W, o)
+            out[..., o.y0:o.y1, o.x0:o.x1] += y * wgt
+            wsum[..., o.y0:o.y1, o.x0:o.x1] += wgt
         del y
         done += 1
         if progress:

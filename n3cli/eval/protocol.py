@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from n3cli.data.testsets import PROTOCOLS, dataset_spec, list_images, load_test_image
-from n3cli.engine import denoise_array, resolve_device
+from n3cli.engine import resolve_device, restore_image, sigma_conditions
 from n3cli.engine.optimize import inference_model
 from n3cli.errors import UsageError
 from n3cli.eval.metrics import psnr, ssim
@@ -105,8 +105,8 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
     model = inference_model(model, dev)  # eval-mode copy, BatchNorm folded, device layout
 
     def denoise(noisy: np.ndarray) -> np.ndarray:
-        return denoise_array(model, spec.descriptor, noisy, float(sigma), dev, gray_on_color,
-                             ensemble=ensemble)
+        return restore_image(model, spec.descriptor, noisy, sigma_conditions(float(sigma)), dev, tile=0,
+                             gray_on_color=gray_on_color, ensemble=ensemble, prepared=True)
 
     gen = torch.Generator().manual_seed(PAPER_SEED)  # same stream as torch.manual_seed on CPU
     # Resolve every set first so that a missing folder fails before hours of work.

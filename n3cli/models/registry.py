@@ -57,14 +57,35 @@ def n3_window_pixels(cfg) -> int:
     return (cfg.window - 1) * cfg.stride + cfg.patch
 
 
+def n3net_bytes_per_pixel(cfg: N3NetConfig) -> int:
+    """Estimated fp32 peak inference bytes per input pixel (the engine's whole-image path).
+
+    float32 values alive at the N3 block's peak: its input and the concatenated output
+    ((k+1) c), the k aggregated images twice (cells and cropped copy), the embedding
+    network's widest layer twice, the cell copies of x and e; or a local CNN's two widest
+    activations. That is 464 floats (1856 B) for the paper config, where
+    bench/n3_speed.py measured a peak RSS growth of ~1290 B/px for the plain modules
+    (~1050-1110 B/px as the engine runs them): 0.85 keeps 20-50 % of margin.
+    """
+    c, k = cfg.n3_channels, cfg.k
+    n3 = (k + 1) * c * 2 + 3 * k * c + 2 * cfg.embed_features + 4 * c + 8
+    conv = 3 * cfg.features + (k + 1) * c
+    return int(max(n3, conv) * 4 * 0.85) // cfg.unshuffle**2 + 1
+
+
 def descriptor_for(cfg: N3NetConfig, **kw) -> ModelDescriptor:
-    """A descriptor whose size fields are derived from the architecture, in input pixels
-    (an unshuffled model's window spans ``unshuffle`` times more of the image)."""
+    """A descriptor whose geometry and cost are derived from the architecture, in input
+    pixels (an unshuffled model's window spans ``unshuffle`` times more of the image);
+    ``kw`` sets the task fields (task, sigma, sigma_range, ...)."""
     base = ModelDescriptor(image_channels=cfg.image_channels,
-                           noise_map=cfg.in_channels > cfg.image_channels,
+                           packing="gray" if cfg.image_channels == 1 else "rgb",
+                           conditioning=("sigma",) if cfg.in_channels > cfg.image_channels else (),
                            min_size=n3_window_pixels(cfg) * cfg.unshuffle,
                            size_multiple=cfg.unshuffle,
-                           halo=dependency_radius(cfg))
+                           halo=dependency_radius(cfg),
+                           tile_quantum=cfg.stride * cfg.unshuffle,
+                           macs_per_pixel=cfg.macs_per_pixel(),
+                           bytes_per_pixel=n3net_bytes_per_pixel(cfg))
     return replace(base, **kw)
 
 

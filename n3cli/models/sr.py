@@ -29,7 +29,7 @@ from n3cli.models.arch import Architecture, register_arch
 from n3cli.models.config import N3NetConfig
 from n3cli.models.descriptor import ModelDescriptor
 from n3cli.models.n3net import N3Net
-from n3cli.models.registry import dependency_radius, n3_window_pixels
+from n3cli.models.registry import dependency_radius, n3_window_pixels, n3net_bytes_per_pixel
 
 BICUBIC_RADIUS = 2  # the cubic kernel's support on the low-resolution grid (4 taps)
 
@@ -141,19 +141,28 @@ class _AtScale(nn.Module):
 
 
 def describe_sr(cfg: SRConfig, **kw) -> ModelDescriptor:
-    """Descriptor of an SR model; sizes in input (low-resolution) pixels, for the largest
-    offered scale unless ``scale`` is given (the "hr" layout's window spans output pixels)."""
+    """Descriptor of an SR model at ``scale`` (default: the largest offered); every size
+    is in input (low-resolution) pixels, where the "hr" layout's body runs on
+    ``scale``-times more pixels than it reads."""
     scale = int(kw.pop("scale", max(cfg.scales)))
+    if scale not in cfg.scales:
+        raise ValueError(f"scale {scale} is not among {list(cfg.scales)}")
     body = cfg.body()
     radius = dependency_radius(body)
+    grid = 1 if cfg.layout == "lr" else scale  # body pixels per input pixel, per axis
     if cfg.layout == "hr":
         min_size = -(-n3_window_pixels(body) // scale)
         halo = -(-radius // scale) + BICUBIC_RADIUS
+        # The N3 patch grid (stride in body pixels) lines up with tiles starting at
+        # multiples of the stride in input pixels, whatever the scale.
     else:
         min_size = n3_window_pixels(body)
         halo = radius + 1 + BICUBIC_RADIUS  # + the tail convolution
-    base = ModelDescriptor(task="sr", image_channels=1, scale=scale, min_size=min_size, halo=halo,
-                           extra={"scales": list(cfg.scales), "packing": "y"})
+    base = ModelDescriptor(task="sr", image_channels=1, packing="y", scale=scale, scales=cfg.scales,
+                           min_size=min_size, halo=halo, tile_quantum=body.stride,
+                           macs_per_pixel=cfg.macs_per_output_pixel(scale) * scale**2,
+                           bytes_per_pixel=n3net_bytes_per_pixel(body) * grid**2 + 4 * 2 * scale**2,
+                           supports_half=True)
     return replace(base, **kw)
 
 

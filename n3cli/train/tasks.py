@@ -90,8 +90,7 @@ class BlindGaussTask(_Denoising):
         return torch.cat([noisy, noise_level_map(noisy, sig)], dim=1), clean
 
     def descriptor(self, config):
-        return descriptor_for(config, task="denoise", noise_map=True,
-                              sigma_range=(self.low, self.high))
+        return descriptor_for(config, task="denoise", sigma_range=(self.low, self.high))
 
 
 def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:

@@ -143,7 +143,8 @@ def read_entry(json_path: Path, where: str) -> Entry:
 
 #: Descriptor fields the architecture determines: always derived, never trusted from a file
 #: (a JSON written by an older version may hold an outdated value).
-DERIVED_FIELDS = ("min_size", "size_multiple", "halo")
+DERIVED_FIELDS = ("image_channels", "packing", "conditioning", "scales", "min_size", "size_multiple",
+                  "halo", "tile_quantum", "macs_per_pixel", "bytes_per_pixel", "ensemble_ops")
 
 
 def spec_from_meta(name: str, meta: dict[str, Any]) -> ModelSpec:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from n3cli.engine import denoise_image
+from n3cli.engine import restore_image, sigma_conditions
 from n3cli.engine.ensemble import _DIHEDRAL, _apply, _invert, check_ensemble, self_ensemble
 from n3cli.models import N3Net, N3NetConfig, descriptor_for
 
@@ -40,8 +40,8 @@ def test_ensemble_with_exact_tiling_equals_untiled_ensemble():
     net = N3Net(TINY).eval()
     desc = descriptor_for(TINY)
     img = np.random.default_rng(1).random((70, 90, 1), dtype=np.float32)
-    whole = denoise_image(net, desc, img, 25.0, CPU, tile=0, ensemble=4)
-    tiled = denoise_image(net, desc, img, 25.0, CPU, tile=30, mode="exact", ensemble=4)
-    plain = denoise_image(net, desc, img, 25.0, CPU, tile=0)
+    whole = restore_image(net, desc, img, sigma_conditions(25.0), CPU, tile=0, ensemble=4)
+    tiled = restore_image(net, desc, img, sigma_conditions(25.0), CPU, tile=30, mode="exact", ensemble=4)
+    plain = restore_image(net, desc, img, sigma_conditions(25.0), CPU, tile=0)
     assert np.abs(whole - tiled).max() <= 1e-5
     assert np.abs(whole - plain).max() > 1e-4  # the ensemble did change the result

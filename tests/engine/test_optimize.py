@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from n3cli.engine import denoise_image
+from n3cli.engine import restore_image, sigma_conditions
 from n3cli.engine.optimize import as_layout, inference_model, memory_format_for
 from n3cli.models import N3Net, N3NetConfig, ModelDescriptor
 from n3cli.models.blocks import N3Block
@@ -57,7 +57,7 @@ def test_denoise_image_leaves_the_callers_model_in_training_mode_and_unfolded(tr
     net.train()
     desc = ModelDescriptor(min_size=40)
     img = np.random.default_rng(0).random((40, 40, 1), dtype=np.float32)
-    out = denoise_image(net, desc, img, 25.0, CPU, tile=0)
+    out = restore_image(net, desc, img, sigma_conditions(25.0), CPU, tile=0)
     assert out.shape == img.shape and np.isfinite(out).all()
     assert net.training
     assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())

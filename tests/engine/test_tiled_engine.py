@@ -155,27 +155,27 @@ def test_oom_on_the_smallest_tile_is_a_clean_error():
 def test_auto_tile_follows_the_memory_budget():
     net = _net(PAPER_GEOM)
     desc = descriptor_for(PAPER_GEOM, sigma=25.0)
-    bpp = memory.bytes_per_pixel(net)
-    big = runner.resolve_tiling(300, 300, net, desc, DEVICE, "auto", None, "exact", 1 << 34)
+    bpp = memory.bytes_per_pixel(desc)
+    big = runner.resolve_tiling(300, 300, desc, DEVICE, "auto", None, "exact", 1 << 34)
     assert big == (0, desc.halo, "exact")
     budget = memory.FIXED_OVERHEAD + 400 * 400 * bpp
-    t, ctx, mode = runner.resolve_tiling(2000, 1500, net, desc, DEVICE, "auto", None, "exact", budget)
+    t, ctx, mode = runner.resolve_tiling(2000, 1500, desc, DEVICE, "auto", None, "exact", budget)
     assert mode == "exact" and ctx == desc.halo and t > 0 and t % PAPER_GEOM.stride == 0
     assert (t + 2 * ctx) ** 2 * bpp <= budget - memory.FIXED_OVERHEAD
-    t2, ctx2, mode2 = runner.resolve_tiling(2000, 1500, net, desc, DEVICE, "auto", None, "auto",
+    t2, ctx2, mode2 = runner.resolve_tiling(2000, 1500, desc, DEVICE, "auto", None, "auto",
                                             memory.FIXED_OVERHEAD + 150 * 150 * bpp)
     assert mode2 == "blend" and ctx2 == tiling.DEFAULT_BLEND_OVERLAP and t2 > 0
     with pytest.raises(UsageError):
-        runner.resolve_tiling(500, 500, net, desc, DEVICE, 64, desc.halo - 1, "exact")
+        runner.resolve_tiling(500, 500, desc, DEVICE, 64, desc.halo - 1, "exact")
 
 
 def test_denoise_image_tiled_equals_whole_and_reports_progress():
     net = _net(PAPER_GEOM)
     desc = descriptor_for(PAPER_GEOM, sigma=25.0)
     img = np.random.default_rng(0).random((170, 260, 1), dtype=np.float32)
-    whole = runner.denoise_image(net, desc, img, 25.0, DEVICE, tile=0)
+    whole = runner.restore_image(net, desc, img, runner.sigma_conditions(25.0), DEVICE, tile=0)
     seen = []
-    tiled = runner.denoise_image(net, desc, img, 25.0, DEVICE, tile=64, mode="exact",
+    tiled = runner.restore_image(net, desc, img, runner.sigma_conditions(25.0), DEVICE, tile=64, mode="exact",
                                  progress=lambda d, t: seen.append((d, t)))
     assert tiled.shape == img.shape
     assert np.abs(tiled - whole).max() <= 1e-5
@@ -185,7 +185,7 @@ def test_denoise_image_tiled_equals_whole_and_reports_progress():
     # A gray model on a colour image runs three planes: one progress bar over all.
     seen.clear()
     rgb = np.repeat(img, 3, axis=2)
-    runner.denoise_image(net, desc, rgb, 25.0, DEVICE, tile=64, progress=lambda d, t: seen.append((d, t)))
+    runner.restore_image(net, desc, rgb, runner.sigma_conditions(25.0), DEVICE, tile=64, progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (3 * per_plane, 3 * per_plane)
 
 
@@ -235,11 +235,10 @@ def test_estimate_seconds_grows_with_pixels_and_tiling():
 def test_estimate_scales_with_the_models_multiply_adds():
     paper = N3NetConfig()
     light = N3NetConfig(in_channels=2, features=48, embed_features=32, unshuffle=2, window=7)
-    desc, cpu = descriptor_for(paper), torch.device("cpu")
-    full = runner.estimate_seconds(512, 512, desc, cpu, config=paper)
-    small = runner.estimate_seconds(512, 512, desc, cpu, config=light)
-    assert full == pytest.approx(runner.estimate_seconds(512, 512, desc, cpu))
-    assert 5 < full / small < 12  # the bundled-model recipe: ~8x fewer multiply-adds
+    cpu = torch.device("cpu")
+    full = runner.estimate_seconds(512, 512, descriptor_for(paper), cpu)
+    small = runner.estimate_seconds(512, 512, descriptor_for(light), cpu)
+    assert 5 < full / small < 12  # the bundled-model recipe: ~8x fewer multiply-adds (descriptor)
 
 
 def test_parse_size():
@@ -253,7 +252,7 @@ def test_denoise_image_in_bfloat16_is_close_to_fp32():
         pytest.skip("no bf16 on this device")
     desc = descriptor_for(SMALL, sigma=25.0)
     img = np.random.default_rng(1).random((90, 100, 1), dtype=np.float32)
-    ref = runner.denoise_image(_net(SMALL), desc, img, 25.0, DEVICE, tile=0)
-    low = runner.denoise_image(_net(SMALL), desc, img, 25.0, DEVICE, tile=48, precision="bf16")
+    ref = runner.restore_image(_net(SMALL), desc, img, runner.sigma_conditions(25.0), DEVICE, tile=0)
+    low = runner.restore_image(_net(SMALL), desc, img, runner.sigma_conditions(25.0), DEVICE, tile=48, precision="bf16")
     assert low.dtype == np.float32 and low.shape == img.shape
     assert 0 < np.abs(low - ref).max() < 0.05

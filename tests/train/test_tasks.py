@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from n3cli.engine.runner import model_input
+from n3cli.engine.runner import model_input, sigma_conditions
 from n3cli.models.config import N3NetConfig
 from n3cli.train.config import TaskConfig
 from n3cli.models.sr import N3NetSR, SRConfig
@@ -31,7 +31,7 @@ def test_blind_task_matches_the_engine_input_layout():
     clean = torch.rand(1, 3, 20, 20)
     ours, target = task.make_case(clean, 30.0, torch.Generator().manual_seed(1))
     assert target is clean
-    engine = model_input(ours[:, :3], desc, 30.0)
+    engine = model_input(ours[:, :3], desc, sigma_conditions(30.0))
     assert torch.equal(ours, engine)
 
 
@@ -69,4 +69,4 @@ def test_sr_task_runs_the_model_at_the_batch_scale():
     inp, target = task.make_case(torch.rand(1, 1, 36, 36), 3, torch.Generator())
     assert task.run(net, inp, 3).shape == target.shape == (1, 1, 36, 36)
     desc = task.descriptor(net.config)
-    assert desc.task == "sr" and desc.extra["scales"] == [2, 3] and desc.extra["packing"] == "y"
+    assert desc.task == "sr" and desc.scales == (2, 3) and desc.packing == "y" and desc.scale == 3
