@@ -20,6 +20,7 @@ from PIL import Image
 
 from n3cli.data.colorspace import rgb_to_y
 from n3cli.data.testsets import default_data_dir
+from n3cli.engine.resample import bicubic_resize
 from n3cli.errors import ImageReadError, UsageError
 
 #: Test set -> (folder under the data root, file pattern). B100 is BSDS500 ``val``.
@@ -85,15 +86,6 @@ def _read_rgb(path: Path) -> np.ndarray:
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError) as err:
         raise ImageReadError(f"cannot read test image {path}: {err}") from None
-
-
-def bicubic_resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """MATLAB ``imresize`` of an H x W x C float image to ``height x width`` (antialiased)."""
-    import torch
-    from bicubic_pytorch import imresize
-
-    t = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32))[None]
-    return imresize(t, sizes=(height, width))[0].numpy().transpose(1, 2, 0)
 
 
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:

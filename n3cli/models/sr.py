@@ -2,7 +2,7 @@
 
 Two layouts of one family, both taking the low-resolution luminance (B, 1, h, w) in
 [0, 1] and returning (B, 1, s*h, s*w), with a global residual on the MATLAB-compatible
-bicubic upsampling (``bicubic-pytorch``):
+bicubic upsampling (:func:`n3cli.ops.bicubic.bicubic_upsample`, MATLAB's, exact in tiles):
 
 - ``layout = "hr"``: the paper's model (spec section 6): the bicubic upsampling is the
   input of three VDSR-style CNNs (depth 7, 64 features, no BatchNorm) with two N3 blocks
@@ -30,6 +30,7 @@ from n3cli.models.config import N3NetConfig
 from n3cli.models.descriptor import ModelDescriptor
 from n3cli.models.n3net import N3Net
 from n3cli.models.registry import dependency_radius, n3_window_pixels, n3net_bytes_per_pixel
+from n3cli.ops.bicubic import bicubic_upsample
 
 BICUBIC_RADIUS = 2  # the cubic kernel's support on the low-resolution grid (4 taps)
 
@@ -93,14 +94,6 @@ class SRConfig:
         if "scales" in d:
             d["scales"] = tuple(d["scales"])
         return cls(**d)
-
-
-def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """MATLAB ``imresize(x, scale)`` (bicubic, antialiasing irrelevant when enlarging)."""
-    from bicubic_pytorch import imresize
-
-    h, w = x.shape[-2:]
-    return imresize(x, sizes=(h * scale, w * scale))
 
 
 class N3NetSR(nn.Module):

@@ -7,7 +7,8 @@ import torch
 
 from n3cli.models import ModelSpec
 from n3cli.models.arch import arch_names, get_arch
-from n3cli.models.sr import N3NetSR, SRConfig, bicubic_upsample
+from n3cli.models.sr import N3NetSR, SRConfig
+from n3cli.ops.bicubic import bicubic_upsample
 
 SMALL = dict(features=8, depth=3, embed_features=8, k=2, window=3, tail_channels=4)
 
