@@ -1,9 +1,10 @@
 """Running a batch plan: one file at a time, every failure captured per item.
 
-:class:`Denoiser` turns one :class:`~n3cli.io.batch.PlanItem` into an output file (read,
-estimate sigma, choose and load the model, run the engine, write atomically);
-:func:`run_plan` walks a plan, so a broken file never stops the others, and returns a
-:class:`BatchReport` (also the ``--json`` document). The CLI only formats it.
+An :class:`ImageJob` turns one :class:`~n3cli.io.batch.PlanItem` into an output file
+(read, choose and load the model, run the engine, write atomically): :class:`Denoiser`
+here, :class:`n3cli.app.upscale.Upscaler` for super-resolution. :func:`run_plan` walks a
+plan, so a broken file never stops the others, and returns a :class:`BatchReport` (also
+the ``--json`` document). The CLI only formats it.
 """
 
 from __future__ import annotations
@@ -27,17 +28,15 @@ GRAY_ON_COLOR_HINT = "a colour model gives better results on colour photos"
 
 
 @dataclass
-class DenoiseOptions:
-    """Everything ``n3 denoise`` decides per run (not per file)."""
+class JobOptions:
+    """What every image job (denoise, upscale) decides per run, not per file."""
 
-    sigma: float | None = None  # None: estimate per image (--sigma auto)
     model: str = "auto"
     device: str = "auto"
-    gray_on_color: str = DEFAULT_GRAY_ON_COLOR
     fmt: str | None = None  # None: from the output's extension
     quality: int = JPEG_QUALITY
     strip_metadata: bool = False
-    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # judged on the output (upscale: scale^2 more)
     # Tiling / precision, passed to the engine (restore_image).
     tile: str | int = "auto"
     tile_overlap: int | None = None
@@ -47,6 +46,14 @@ class DenoiseOptions:
     max_memory: int | None = None  # bytes
     ensemble: int = 1  # geometric self-ensemble size (1, 2, 4 or 8)
     preview: bool = False  # also write a before/after sheet next to each output
+    gray_on_color: str = DEFAULT_GRAY_ON_COLOR  # how a gray-packed model runs on colour
+
+
+@dataclass
+class DenoiseOptions(JobOptions):
+    """``n3 denoise``'s options: the shared ones and the noise level."""
+
+    sigma: float | None = None  # None: estimate per image (--sigma auto)
 
 
 @dataclass
@@ -114,28 +121,121 @@ class Reporter:
     def note(self, message: str) -> None: ...
 
 
-class Denoiser:
-    """Denoises single files; models are loaded once per name and device."""
+class ImageJob:
+    """One file in, one file out, through a model: what denoising and upscaling share.
 
-    def __init__(self, opts: DenoiseOptions, reporter: Reporter | None = None):
+    Subclasses decide the model and its conditioning per image (:meth:`process`); this
+    base loads models once per name, announces long jobs with a calibrated estimate, runs
+    the engine, and writes the output (and its preview) atomically.
+    """
+
+    def __init__(self, opts: JobOptions, reporter: Reporter | None = None):
         from n3cli.engine.device import resolve_device
 
         self.opts = opts
         self.reporter = reporter or Reporter()
         self.device = resolve_device(opts.device)
-        self._models: dict[str, tuple[Any, Any]] = {}
+        self._models: dict[tuple[str, int | None], tuple[Any, Any]] = {}
         self._rates: dict[tuple[str, int], float] = {}  # (model, channels) -> s per processed MP
-        self._hinted: set[str] = set()
 
-    # -- models -------------------------------------------------------------------------
-    def load(self, name: str):
-        """(model, spec) for ``name``, cached; raises ModelNotFoundError with a hint."""
-        if name not in self._models:
+    def load(self, name: str, scale: int | None = None):
+        """(model, spec) for ``name`` (at ``scale`` for a multi-scale model), cached."""
+        key = (name, scale)
+        if key not in self._models:
             from n3cli import weights
 
-            self._models[name] = weights.load_model(name, self.device)
-        return self._models[name]
+            self._models[key] = weights.load_model(name, self.device, scale=scale)
+        return self._models[key]
 
+    def read(self, item: PlanItem, scale: int = 1) -> Image:
+        """The input image; the pixel limit applies to what will be written."""
+        limit = self.opts.max_pixels
+        img = read_image(item.src, max(1, limit // (scale * scale)) if limit else limit)
+        return img
+
+    def write(self, item: PlanItem, before: Image, after: Image) -> list[str]:
+        """Write ``after`` (and its preview sheet) atomically; notes on what the format lost."""
+        notes = write_image(item.dst, after, self.opts.fmt, self.opts.quality, self.opts.strip_metadata)
+        if self.opts.preview:
+            notes.append(f"preview sheet {write_preview(before, after, item)}")
+        return notes
+
+    def run_engine(self, model, desc, img: Image, conditions: dict, name: str
+                   ) -> tuple[np.ndarray, float, float | None]:
+        """Announce a long job in one line, then run the tiled engine on one image.
+
+        Returns the output, the seconds it took and the estimate made beforehand (None
+        when none could be made): see :meth:`estimate_engine_seconds`.
+        """
+        o = self.opts
+        try:
+            secs = self.estimate_engine_seconds(model, desc, img, conditions, name)
+        except Exception:  # an estimate is a courtesy, never a failure
+            secs = None
+        if secs is not None and secs > 10:
+            self.reporter.note(f"{img.width}x{img.height} on {self.device.type}: about {secs:.0f} s")
+        t0 = time.perf_counter()
+        out = restore_image(model, desc, img.pixels, conditions, self.device,
+                            gray_on_color=o.gray_on_color, tile=o.tile,
+                            tile_overlap=o.tile_overlap, mode=o.tile_mode,
+                            precision=o.precision, max_memory=o.max_memory,
+                            threads=o.threads, progress=self.reporter.tiles,
+                            ensemble=o.ensemble)
+        took = time.perf_counter() - t0
+        area = self._work_mpixels(desc, img)
+        if area > 0.25:  # small images are all overhead: they would mislead the next estimate
+            self._rates[(name, img.channels)] = took / area
+        return out, took, secs
+
+    def _work_mpixels(self, desc, img: Image) -> float:
+        """Input megapixels the engine processes: tiles with their context, every pass."""
+        o = self.opts
+        tile = o.tile if isinstance(o.tile, int) else 0
+        return self.opts.ensemble * estimate_seconds(img.height, img.width, desc, self.device, tile=tile,
+                                                     mode=o.tile_mode, tile_overlap=o.tile_overlap,
+                                                     seconds_per_mpixel=1.0)
+
+    def estimate_engine_seconds(self, model, desc, img: Image, conditions: dict, name: str) -> float:
+        """Seconds the engine will take on ``img``, calibrated on this machine.
+
+        The rate (seconds per processed megapixel) is per model and image channel count
+        (a gray model on colour runs three planes): the last large file's measured rate,
+        else a probe, timed once per run, of the model on a 256x256 image with this
+        image's channels, when the multiply-add prior says the job is not tiny.
+        """
+        key = (name, img.channels)
+        area = self._work_mpixels(desc, img)
+        if key not in self._rates:
+            planes = 3 if (desc.packing == "gray" and img.color) else 1
+            prior = planes * self.opts.ensemble * estimate_seconds(img.height, img.width, desc, self.device)
+            if prior < 2.5:
+                return prior
+            self._rates[key] = self._probe(model, desc, img.channels, conditions)
+        return self._rates[key] * area
+
+    def _probe(self, model, desc, channels: int, conditions: dict) -> float:
+        o, size = self.opts, 256
+        probe = np.random.default_rng(0).random((size, size, channels), dtype=np.float32)
+        scalar = {k: v for k, v in conditions.items() if np.isscalar(v)}  # per-pixel maps: their mean
+        scalar.update({k: float(np.mean(v)) for k, v in conditions.items() if not np.isscalar(v)})
+
+        def once() -> float:
+            t0 = time.perf_counter()
+            restore_image(model, desc, probe, scalar, self.device, gray_on_color=o.gray_on_color, tile=0,
+                          precision=o.precision, threads=o.threads)
+            return time.perf_counter() - t0
+
+        once()  # warm-up: first-call allocations, kernel selection
+        return once() / (size * size / 1e6)
+
+
+class Denoiser(ImageJob):
+    """Denoises single files: noise level given or estimated, model chosen by sigma and
+    colour, the sigma map as the model's conditioning."""
+
+    opts: DenoiseOptions
+
+    # -- models -------------------------------------------------------------------------
     def choose(self, sigma: float | None, color: bool) -> tuple[str, list[str]]:
         """The model for this image: ``--model`` or the ``--model auto`` rule.
 
@@ -167,7 +267,7 @@ class Denoiser:
     # -- one file -----------------------------------------------------------------------
     def process(self, item: PlanItem) -> ItemResult:
         t0 = time.perf_counter()
-        img = read_image(item.src, self.opts.max_pixels)
+        img = self.read(item)
         notes = list(img.notes)
         sigma, source = self.opts.sigma, "given"
         if sigma is None:
@@ -178,14 +278,11 @@ class Denoiser:
         desc = spec.descriptor
         sigma_used, more = self.sigma_for_model(sigma, source, desc, name)
         notes += more
-        if desc.image_channels == 1 and img.color:
+        if desc.packing == "gray" and img.color:
             notes.append(f"gray model on a colour image ({self.opts.gray_on_color} channels): "
                          f"{GRAY_ON_COLOR_HINT}")
-        out, took, estimate = self.run_engine(model, desc, img, sigma_used, name)
-        result = replace(img, pixels=out)
-        notes += write_image(item.dst, result, self.opts.fmt, self.opts.quality, self.opts.strip_metadata)
-        if self.opts.preview:
-            notes.append(f"preview sheet {write_preview(img, result, item)}")
+        out, took, estimate = self.run_engine(model, desc, img, sigma_conditions(sigma_used), name)
+        notes += self.write(item, img, replace(img, pixels=out))
         return ItemResult(input=str(item.src), output=str(item.dst), status="ok", sigma=sigma,
                           sigma_source=source, model=name, image=img.describe(),
                           seconds=time.perf_counter() - t0, engine_seconds=took, estimated_seconds=estimate,
@@ -212,72 +309,6 @@ class Denoiser:
         if desc.sigma and abs(sigma - desc.sigma) > 0.2 * desc.sigma:
             return sigma, [f"{name} was trained for sigma {desc.sigma:g}, this image's is {sigma:.1f}"]
         return sigma, []
-
-    def run_engine(self, model, desc, img: Image, sigma: float, name: str
-                   ) -> tuple[np.ndarray, float, float | None]:
-        """Announce a long job in one line, then run the tiled engine on one image.
-
-        Returns the output, the seconds it took and the estimate made beforehand (None
-        when none could be made): see :meth:`estimate_engine_seconds`.
-        """
-        o = self.opts
-        try:
-            secs = self.estimate_engine_seconds(model, desc, img, sigma, name)
-        except Exception:  # an estimate is a courtesy, never a failure
-            secs = None
-        if secs is not None and secs > 10:
-            self.reporter.note(f"{img.width}x{img.height} on {self.device.type}: about {secs:.0f} s")
-        t0 = time.perf_counter()
-        out = restore_image(model, desc, img.pixels, sigma_conditions(sigma), self.device,
-                            gray_on_color=o.gray_on_color, tile=o.tile,
-                            tile_overlap=o.tile_overlap, mode=o.tile_mode,
-                            precision=o.precision, max_memory=o.max_memory,
-                            threads=o.threads, progress=self.reporter.tiles,
-                            ensemble=o.ensemble)
-        took = time.perf_counter() - t0
-        area = self._work_mpixels(desc, img)
-        if area > 0.25:  # small images are all overhead: they would mislead the next estimate
-            self._rates[(name, img.channels)] = took / area
-        return out, took, secs
-
-    def _work_mpixels(self, desc, img: Image) -> float:
-        """Megapixels the engine processes: tiles with their context, every ensemble pass."""
-        o = self.opts
-        tile = o.tile if isinstance(o.tile, int) else 0
-        return self.opts.ensemble * estimate_seconds(img.height, img.width, desc, self.device, tile=tile,
-                                                     mode=o.tile_mode, tile_overlap=o.tile_overlap,
-                                                     seconds_per_mpixel=1.0)
-
-    def estimate_engine_seconds(self, model, desc, img: Image, sigma: float, name: str) -> float:
-        """Seconds the engine will take on ``img``, calibrated on this machine.
-
-        The rate (seconds per processed megapixel) is per model and image channel count
-        (a gray model on colour runs three planes): the last large file's measured rate,
-        else a probe, timed once per run, of the model on a 256x256 image with this
-        image's channels, when the multiply-add prior says the job is not tiny.
-        """
-        key = (name, img.channels)
-        area = self._work_mpixels(desc, img)
-        if key not in self._rates:
-            planes = 3 if (desc.image_channels == 1 and img.color) else 1
-            prior = planes * self.opts.ensemble * estimate_seconds(img.height, img.width, desc, self.device)
-            if prior < 2.5:
-                return prior
-            self._rates[key] = self._probe(model, desc, img.channels, sigma)
-        return self._rates[key] * area
-
-    def _probe(self, model, desc, channels: int, sigma: float) -> float:
-        o, size = self.opts, 256
-        probe = np.random.default_rng(0).random((size, size, channels), dtype=np.float32)
-
-        def once() -> float:
-            t0 = time.perf_counter()
-            restore_image(model, desc, probe, sigma_conditions(sigma), self.device,
-                          gray_on_color=o.gray_on_color, tile=0, precision=o.precision, threads=o.threads)
-            return time.perf_counter() - t0
-
-        once()  # warm-up: first-call allocations, kernel selection
-        return once() / (size * size / 1e6)
 
 
 def write_preview(before: Image, after: Image, item: PlanItem) -> Path:

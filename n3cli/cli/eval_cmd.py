@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from n3cli.data.testsets import DATASETS, PAPER_ORDER, PROTOCOLS
-from n3cli.cli.options import GRAY_ON_COLOR_CHOICES
+from n3cli.cli.options import GRAY_ON_COLOR_CHOICES, SR_DATASET_CHOICES, SR_SCALE_CHOICES
 from n3cli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ Examples:
   n3 eval --dataset bsd68 --sigma 25 --protocol kair     DnCNN's BSD68 PNGs, 8-bit output
   n3 eval --dataset cbsd68 --sigma 25 --gray-on-color rgb --limit 10
   n3 eval --dataset set12 --sigma 25 --ensemble 8        self-ensemble of 8 flips/rotations
+  n3 eval --task sr --dataset set5 --scale 2             the bundled n3net-sr, Y PSNR (Table 5)
+  n3 eval --task sr --dataset all --model bicubic        the bicubic baseline on Set5/Urban100/B100
 """
 
 
@@ -86,12 +88,18 @@ def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -
 
 
 @click.command("eval", epilog=EXAMPLES)
-@click.option("--dataset", "-d", type=click.Choice(DATASETS + ("all",)), default="set12",
-              show_default=True, help="Test set; 'all' = Set12, BSD68, Urban100 with one noise stream.")
+@click.option("--task", type=click.Choice(["denoise", "sr"]), default="denoise", show_default=True,
+              help="denoise: Table 3's Gaussian protocol; sr: super-resolution (Y PSNR, Table 5).")
+@click.option("--dataset", "-d", type=click.Choice(DATASETS + SR_DATASET_CHOICES + ("all",)), default=None,
+              help="Test set (default set12, or set5 for --task sr); 'all' = Set12, BSD68, Urban100 with "
+                   "one noise stream (sr: Set5, Urban100, B100).")
+@click.option("--scale", type=click.Choice(["2", "3", "4", "all"]), default=None,
+              help="--task sr: upscaling factor (default all three).")
 @click.option("--sigma", "-s", type=float, default=None,
               help="Noise level (8-bit units). Default: the model's own sigma.")
 @click.option("--model", "-m", "model_name", default="auto", show_default=True,
-              help="Model name (see `n3 weights list`); auto picks by sigma and colour.")
+              help="Model name (see `n3 weights list`); auto picks by sigma and colour (sr: n3net-sr); "
+                   "--task sr also takes bicubic.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder with Set12/, CBSD68/, BSD68/, Urban100/ (default $N3_DATA or ../shared/datasets).")
 @click.option("--json", "json_out", default=None, metavar="FILE|-",
@@ -105,10 +113,20 @@ def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -
 @click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
               help="Average over this many flips/rotations of each image (n times slower).")
 @click.option("--per-image", is_flag=True, help="Show one row per image.")
-def eval_command(dataset: str, sigma: float | None, model_name: str, data_dir: Path | None,
-                 json_out: str | None, limit: int | None, protocol: str, device: str,
+def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float | None, model_name: str,
+                 data_dir: Path | None, json_out: str | None, limit: int | None, protocol: str, device: str,
                  gray_on_color: str, ensemble: str, per_image: bool) -> None:
-    """Score a model with the paper's evaluation protocol (Table 3) on standard test sets."""
+    """Score a model with the paper's evaluation protocols on standard test sets: Gaussian
+    denoising (Table 3) or super-resolution (--task sr, Table 5)."""
+    if task == "sr":
+        _eval_sr(dataset or "set5", scale, model_name, data_dir, json_out, limit, device, int(ensemble),
+                 per_image)
+        return
+    if scale is not None:
+        raise UsageError("--scale is for --task sr")
+    dataset = dataset or "set12"
+    if dataset in SR_DATASET_CHOICES:
+        raise UsageError(f"{dataset} is a super-resolution test set", "add --task sr")
     from n3cli.engine import resolve_device
     from n3cli.eval import evaluate_many
     from n3cli.weights import choose_model, load_model
@@ -157,6 +175,72 @@ def eval_command(dataset: str, sigma: float | None, model_name: str, data_dir: P
     if json_out is not None:
         payload = [{**r.to_dict(), **paper_reference(r, limit is not None)} for r in results]
         _write_json(json_out, payload[0] if len(payload) == 1 else {"results": payload})
+
+
+def _eval_sr(dataset: str, scale: str | None, model_name: str, data_dir: Path | None, json_out: str | None,
+             limit: int | None, device: str, ensemble: int, per_image: bool) -> None:
+    """``n3 eval --task sr``: the SR protocol (n3cli.eval.sr) for a model or bicubic."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from n3cli.eval.sr import SR_REFERENCES, bicubic_upscale, sr_evaluate
+
+    if dataset not in SR_DATASET_CHOICES + ("all",):
+        raise UsageError(f"{dataset} is not a super-resolution test set",
+                         f"use one of {', '.join(SR_DATASET_CHOICES)} or all")
+    datasets = list(SR_DATASET_CHOICES) if dataset == "all" else [dataset]
+    scales = list(SR_SCALE_CHOICES) if scale in (None, "all") else [int(scale)]
+    console = Console(stderr=json_out == "-")
+    if not console.is_terminal:
+        console.width = max(console.width, 120)
+    name = "n3net-sr" if model_name == "auto" else model_name
+    upscalers = {}
+    for s in scales:
+        upscalers[s] = bicubic_upscale if name == "bicubic" else _model_upscaler(name, s, device, ensemble)
+    results = []
+    start = time.monotonic()
+    with console.status("evaluating...") as status:
+        for d in datasets:
+            for s in scales:
+                def progress(ds: str, done: int, of: int, img: str) -> None:
+                    status.update(f"{ds} x{s}: {done}/{of} ({img}), {_clock(time.monotonic() - start)} so far")
+
+                results.append(sr_evaluate(upscalers[s], name if ensemble == 1 else f"{name} x{ensemble}",
+                                           d, s, data_dir, limit, progress))
+    table = Table(title="n3 eval --task sr (Y PSNR dB / SSIM, shave = scale)",
+                  caption="first images only (--limit)" if limit else
+                  "published Set5 numbers: " + "; ".join(f"{m} {'/'.join(f'{v:.2f}' for v in r.values())}"
+                                                          for m, r in SR_REFERENCES.items()))
+    for col in ("dataset", "scale", "method", "images", "PSNR", "SSIM", "seconds"):
+        table.add_column(col, justify="left" if col in ("dataset", "method") else "right")
+    for r in results:
+        table.add_row(r.dataset, f"x{r.scale}", r.method, str(len(r.images)), f"{r.mean_psnr:.3f}",
+                      f"{r.mean_ssim:.4f}", f"{r.seconds:.1f}")
+        if per_image:
+            for im in r.images:
+                table.add_row(f"  {im.name}", "", "", "", f"{im.psnr:.3f}", f"{im.ssim:.4f}", f"{im.seconds:.2f}")
+    console.print(table)
+    if json_out is not None:
+        payload = [r.to_dict() for r in results]
+        _write_json(json_out, payload[0] if len(payload) == 1 else {"results": payload})
+
+
+def _model_upscaler(name: str, scale: int, device: str, ensemble: int):
+    """An SR model at ``scale`` as the protocol's upscale function (whole image, prepared once)."""
+    from n3cli.engine import resolve_device, restore_image
+    from n3cli.engine.optimize import inference_model
+    from n3cli.weights import load_model
+
+    dev = resolve_device(device)
+    model, spec = load_model(name, dev, scale=scale)
+    if spec.descriptor.task != "sr":
+        raise UsageError(f"'{name}' is a {spec.descriptor.task} model", "--task sr needs an SR model or bicubic")
+    prepared = inference_model(model, dev)
+
+    def upscale(lr, s):
+        return restore_image(prepared, spec.descriptor, lr, None, dev, tile=0, ensemble=ensemble, prepared=True)
+
+    return upscale
 
 
 def _clock(seconds: float) -> str:

@@ -19,6 +19,7 @@ Examples:
   n3 denoise photo.png --sigma 25          Gaussian denoising (any size, CPU or GPU)
   n3 denoise photos/ -o clean/ --recursive a whole folder, noise level estimated
   n3 denoise photo.png --preview           also write a before/after sheet
+  n3 upscale photo.png --scale 3           single-image super-resolution (x2, x3, x4)
   n3 compare a.png b.png -o compare.png    side by side, zoomed crops, PSNR with --reference
   n3 eval --dataset set12 --sigma 25       reproduce a cell of the paper's Table 3
   n3 weights list                          models, installed or not
@@ -70,9 +71,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from n3cli.cli import compare_cmd, denoise_cmd, doctor_cmd, eval_cmd, train_cmd, weights_cmd
+    from n3cli.cli import compare_cmd, denoise_cmd, doctor_cmd, eval_cmd, train_cmd, upscale_cmd, weights_cmd
 
-    for mod in (denoise_cmd, compare_cmd, eval_cmd, weights_cmd, train_cmd, doctor_cmd):
+    for mod in (denoise_cmd, upscale_cmd, compare_cmd, eval_cmd, weights_cmd, train_cmd, doctor_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

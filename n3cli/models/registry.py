@@ -117,3 +117,27 @@ for _sigma in (25, 50, 70):
         descriptor=descriptor_for(PAPER_GRAY, sigma=float(_sigma)),
         summary=f"paper's gray Gaussian denoiser, sigma {_sigma} (research-only weights)",
     ))
+
+
+def spec_at_scale(spec: ModelSpec, scale: int) -> ModelSpec:
+    """The spec of a multi-scale model (``descriptor.scales``) fixed to one ``scale``: its
+    descriptor re-derived for that scale (sizes and cost depend on it). A built model
+    of such a spec offers ``model.at_scale(scale)``, a module whose ``forward(x)`` upscales
+    by ``scale``: that is what the engine runs."""
+    if scale not in spec.descriptor.scales:
+        raise ValueError(f"{spec.name} upscales by {', '.join(map(str, spec.descriptor.scales))}, not {scale}")
+    d = spec.descriptor
+    task = {"task": d.task, "sigma": d.sigma, "sigma_range": d.sigma_range,
+            "supports_half": d.supports_half, "extra": d.extra}
+    return replace(spec, descriptor=get_arch(spec.arch).describe(spec.config, scale=scale, **task))
+
+
+def _register_paper_sr() -> None:
+    from n3cli.models.sr import SRConfig, describe_sr
+
+    cfg = SRConfig()
+    register(ModelSpec(name="n3net-sr-paper", config=cfg, descriptor=describe_sr(cfg), arch="n3net-sr",
+                       summary="paper's SR model x2/x3/x4 (spec section 6; train with configs/paper-sr.toml)"))
+
+
+_register_paper_sr()

@@ -22,9 +22,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import n3cli
-from n3cli.errors import ModelNotFoundError, WeightsError
+from n3cli.errors import ModelNotFoundError, UsageError, WeightsError
 from n3cli.models import ModelDescriptor, ModelSpec, get_spec, register
 from n3cli.models.arch import DEFAULT_ARCH, get_arch
+from n3cli.models.registry import spec_at_scale
 
 FORMAT_VERSION = 1
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -202,11 +203,14 @@ def find_entry(name: str) -> Entry:
     raise ModelNotFoundError(f"unknown model '{name}'", "see `n3 weights list`")
 
 
-def load_model(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelSpec]:
+def load_model(name: str, device: str | torch.device = "cpu", scale: int | None = None
+               ) -> tuple[nn.Module, ModelSpec]:
     """Build ``name`` and load its verified safetensors weights; the model is in eval mode.
 
     The file's sha256 must match the one recorded in its JSON, and every tensor must
     match the architecture's names and shapes exactly (``WeightsError`` otherwise).
+    A multi-scale model (``descriptor.scales``) comes back fixed to ``scale`` (default:
+    its largest): a module with ``forward(x)`` and the descriptor of that scale.
     """
     entry = find_entry(name)
     path = entry.weights_path
@@ -225,7 +229,18 @@ def load_model(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module
     check_state_dict(model, tensors, name)
     model.load_state_dict(tensors, strict=True)
     model.eval()
-    return model.to(torch.device(device) if isinstance(device, str) else device), entry.spec
+    spec = entry.spec
+    if spec.descriptor.scales:
+        scale = scale or max(spec.descriptor.scales)
+        if scale not in spec.descriptor.scales:
+            raise UsageError(f"{name} upscales by {', '.join(map(str, spec.descriptor.scales))}, not {scale}",
+                             "pick one of those with --scale, or another --model")
+        spec = spec_at_scale(spec, scale)
+        model = model.at_scale(scale)
+    elif scale not in (None, 1):
+        raise UsageError(f"{name} does not upscale (it is a {spec.descriptor.task} model)",
+                         "pick an SR model with --model (see `n3 weights list`)")
+    return model.to(torch.device(device) if isinstance(device, str) else device), spec
 
 
 def check_state_dict(model: nn.Module, tensors: dict[str, torch.Tensor], name: str) -> None:

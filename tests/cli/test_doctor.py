@@ -23,7 +23,7 @@ def test_help_version_and_completion(run):
 
 
 def test_unexpected_errors_are_one_line_unless_debug(run, monkeypatch, tmp_path):
-    import n3cli.cli.denoise_cmd as cmd
+    import n3cli.io.batch as cmd  # run_batch imports plan_batch from here when it runs
 
     def broken(*a, **k):
         raise RuntimeError("a bug\nacross lines")

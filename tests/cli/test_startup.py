@@ -41,3 +41,10 @@ def test_cli_gray_on_colour_choices_match_the_engine():
     from n3cli.engine.runner import GRAY_ON_COLOR_STRATEGIES
 
     assert tuple(GRAY_ON_COLOR_CHOICES) == tuple(GRAY_ON_COLOR_STRATEGIES)
+
+
+def test_cli_sr_choices_match_the_protocol():
+    from n3cli.cli.options import SR_DATASET_CHOICES, SR_SCALE_CHOICES
+    from n3cli.eval.sr import SR_DATASETS, SR_SCALES
+
+    assert tuple(SR_DATASET_CHOICES) == tuple(SR_DATASETS) and tuple(SR_SCALE_CHOICES) == tuple(SR_SCALES)

@@ -15,13 +15,18 @@ import torch
 
 from n3cli.errors import ModelNotFoundError
 from n3cli.models import ModelSpec, N3NetConfig, descriptor_for
+from n3cli.models.registry import spec_at_scale
+from n3cli.models.sr import SRConfig, describe_sr
 
 TINY_CFG = N3NetConfig(features=8, depth=3, n3_channels=4, embed_features=8, embed_out=4,
                        embed_depth=2, k=2, patch=4, stride=2, window=5)
 TINY_COLOR_CFG = N3NetConfig(image_channels=3, in_channels=4, out_channels=3, features=8, depth=3,
                              n3_channels=4, embed_features=8, embed_out=4, embed_depth=2, k=2,
                              patch=4, stride=2, window=5)
+TINY_SR_CFG = SRConfig(layout="lr", scales=(2, 3, 4), features=8, depth=3, embed_features=8, k=2,
+                       window=3, tail_channels=4)
 SPECS = {
+    "tiny-sr": ModelSpec("tiny-sr", TINY_SR_CFG, describe_sr(TINY_SR_CFG), "test", arch="n3net-sr"),
     "tiny-s25": ModelSpec("tiny-s25", TINY_CFG, descriptor_for(TINY_CFG, sigma=25.0), "test"),
     "tiny-blind-color": ModelSpec("tiny-blind-color", TINY_COLOR_CFG,
                                   descriptor_for(TINY_COLOR_CFG, sigma_range=(0.0, 75.0)), "test"),
@@ -38,12 +43,19 @@ class _Slow(torch.nn.Module):
         return self.inner(x)
 
 
-def load_model(name, device="cpu"):
+def load_model(name, device="cpu", scale=None):
     if name not in SPECS:
         raise ModelNotFoundError(f"unknown model '{name}'", "see `n3 weights list`")
     spec = SPECS[name]
     torch.manual_seed(0)
     model = spec.build().eval()
+    if spec.descriptor.scales:
+        scale = scale or max(spec.descriptor.scales)
+        if scale not in spec.descriptor.scales:
+            from n3cli.errors import UsageError
+
+            raise UsageError(f"{name} upscales by {spec.descriptor.scales}, not {scale}")
+        model, spec = model.at_scale(scale), spec_at_scale(spec, scale)
     delay = float(os.environ.get("N3_TEST_DELAY", "0") or 0)
     if delay:
         model = _Slow(model, delay)

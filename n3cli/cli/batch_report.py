@@ -1,4 +1,5 @@
-"""How ``n3 denoise`` talks: per-file lines, rich progress bars, the plan and the summary.
+"""How the batch commands (``n3 denoise``, ``n3 upscale``) talk: per-file lines, rich
+progress bars, the plan and the summary.
 
 Everything goes to stderr except what the user asked for as data (``--json``,
 ``--dry-run``), which goes to stdout.
@@ -108,8 +109,9 @@ class ConsoleReporter(Reporter):
                 self._print(f"n3: {result.input}: note: {note}")
         if result.status == "ok":
             how = "estimated" if result.sigma_source == "estimated" else "given"
-            self._print(f"n3: {result.input} -> {result.output} (sigma {result.sigma:.1f} {how}, "
-                        f"model {result.model}, {result.seconds:.1f} s)")
+            sigma = f"sigma {result.sigma:.1f} {how}, " if result.sigma is not None else ""
+            self._print(f"n3: {result.input} -> {result.output} ({sigma}model {result.model}, "
+                        f"{result.seconds:.1f} s)")
         elif result.status == "skipped":
             self._print(f"n3: skipped {result.input}: {result.reason}")
         elif not self.single:
@@ -158,14 +160,14 @@ def print_plan(plan: Plan, as_json: bool) -> None:
                "(dry run: nothing written)")
 
 
-def print_summary(report: BatchReport, console: Console) -> None:
+def print_summary(report: BatchReport, console: Console, title: str = "n3 denoise summary") -> None:
     """The end-of-batch table on stderr: counts, then every failure and skip with its reason."""
     by_reason: dict[str, int] = {}
     for _, why in report.ignored:
         by_reason[why] = by_reason.get(why, 0) + 1
     for why, n in sorted(by_reason.items()):
         console.print(f"n3: ignored {n} file{'s' if n > 1 else ''}: {why}")
-    table = Table(title="n3 denoise summary", show_lines=False, title_justify="left")
+    table = Table(title=title, show_lines=False, title_justify="left")
     table.add_column("status")
     table.add_column("file", overflow="fold")
     table.add_column("reason", overflow="fold")
