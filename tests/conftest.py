@@ -129,3 +129,16 @@ def run():
         return runner.invoke(cli, [str(a) for a in args], catch_exceptions=kw.pop("catch", True), **kw)
 
     return _run
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """``n3cli.weights`` answers with tiny random-weight models (``tests/cli/tiny_models.py``:
+    tiny-s25, tiny-blind-color, tiny-sr), no weights on disk."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "cli"))
+    import tiny_models
+
+    tiny_models.install(monkeypatch)
+    return tiny_models
