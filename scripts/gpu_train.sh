@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Train the two bundled models (configs/blind-gray.toml, configs/blind-color.toml)
-# concurrently on one GPU within a time budget, with exactly the `n3 train` code path.
+# Train models concurrently on one GPU within a time budget, with exactly the `n3 train`
+# code path: the two bundled denoisers (configs/blind-gray.toml, blind-color.toml) by
+# default, or CONFIGS="paper-sr sr" for the super-resolution recipes (any configs/NAME.toml).
 #
 #   scripts/gpu_train.sh BUDGET_SECONDS [DEVICE] [OUT]
 #     BUDGET_SECONDS  wall time for the whole script (probe + training + export)
@@ -8,7 +9,7 @@
 #     OUT             where results go [$OUT or ./gpu_out]; at most 8 files:
 #                     <name>.safetensors/.json/.md for both models + <name>-run.tar
 #                     (metrics.jsonl, config.toml, stdout/stderr log, final checkpoint)
-# Env: PROBE_S (probe seconds, default 30), RESERVE_S (start-up + validation + export
+# Env: CONFIGS (config names, default "blind-gray blind-color"), PROBE_S (probe seconds, default 30), RESERVE_S (start-up + validation + export
 # allowance, default 25), EXTRA_SET ("k=v k=v" config overrides for both runs, e.g. for a
 # tiny CPU check), DATA (data root, default .gpu/data from scripts/prepare_gpu_data.sh).
 # Run from the repository root with PYTHONPATH=$PWD (no pip install needed).
@@ -30,13 +31,17 @@ mkdir -p "$OUTDIR"
 for d in "$DATA/BSDS500/train" "$DATA/BSDS500/test"; do
   [ -d "$d" ] || { echo "error: $d missing: run scripts/prepare_gpu_data.sh first" >&2; exit 1; }
 done
-# Monitoring images (Set12, a test set: watched, never used to select anything).
-VAL=""
-for d in "$DATA/Set12" .gpu/eval/data/Set12 ../shared/datasets/Set12; do
-  [ -d "$d" ] && { VAL="$d"; break; }
-done
-[ -n "$VAL" ] || echo "warning: no Set12 folder found: training without validation PSNR" >&2
-CONFIGS="blind-gray blind-color"
+CONFIGS=${CONFIGS:-"blind-gray blind-color"}
+# Monitoring images (test sets: watched, never used to select anything): Set5 for the SR
+# tasks, Set12 for the denoisers.
+val_for() {
+  local sub=Set12
+  grep -q '^kind = "sr"' "configs/$1.toml" && sub=Set5/HR
+  for d in "$DATA/$sub" ".gpu/eval/data/$sub" "../shared/datasets/$sub"; do
+    [ -d "$d" ] && { echo "$d"; return; }
+  done
+  echo "warning: no $sub folder found: $1 trains without validation PSNR" >&2
+}
 COMMON=(--device "$DEVICE" --data "$DATA/BSDS500/train" --data "$DATA/BSDS500/test")
 EXTRA=()
 for kv in ${EXTRA_SET:-}; do EXTRA+=(--set "$kv"); done
@@ -74,6 +79,7 @@ for c in $CONFIGS; do
     echo "warning: no usable probe rate for $c: training until the time limit" >&2
     s=10000000; b=200
   fi
+  grep -q '^batchnorm = false' "configs/$c.toml" && b=0  # no BatchNorm: no statistics phase
   STEPS[$c]=$s; BN[$c]=$b
   echo "$c: probe $rate samples/s -> $s steps + $b BatchNorm steps in ${LEFT}s"
 done
@@ -85,7 +91,7 @@ pids=()
 for c in $CONFIGS; do
   mkdir -p "$WORK/$c"
   $PY -m n3cli.cli.train_cmd --config configs/$c.toml --out "$WORK/$c" "${COMMON[@]}" \
-    --set "validation.folder=\"$VAL\"" --max-minutes "$SAFETY" \
+    --set "validation.folder=\"$(val_for "$c")\"" --max-minutes "$SAFETY" \
     --set schedule.steps=${STEPS[$c]} --set schedule.bn_steps=${BN[$c]} \
     --set validation.every_steps=$(( ${STEPS[$c]} / 4 + 1 )) ${EXTRA[@]+"${EXTRA[@]}"} \
     >"$WORK/$c/train.log" 2>&1 &
@@ -110,6 +116,7 @@ for c in $CONFIGS; do
   tar -cf "$OUTDIR/$name-run.tar" -C "$run" "${existing[@]}"
   $PY scripts/gpu_plan.py summary "$run"
 done
+[ -n "$(ls -A "$OUTDIR" 2>/dev/null)" ] || fail=1
 echo "total wall time: $(( $(date +%s) - START )) s (budget $BUDGET s); outputs in $OUTDIR"
 rm -rf "$WORK"
 exit $fail

@@ -43,3 +43,27 @@ def test_gpu_train_script_on_cpu(tmp_path):
         with tarfile.open(out / f"{name}-run.tar") as tar:
             assert {"metrics.jsonl", "config.toml", "train.log"} <= set(tar.getnames())
     assert "steps/s" in proc.stdout and "val PSNR" in proc.stdout
+
+
+TINY_SR = ("data.limit=4 optim.batch_size=2 model.features=8 model.depth=3 model.embed_features=8 "
+           "model.k=2 model.window=3 data.crop=48 validation.images=1 validation.crop=60 runtime.log_every=1")
+
+
+@pytest.mark.slow
+def test_gpu_train_script_runs_the_sr_recipes_on_cpu(tmp_path):
+    """The same script, CONFIGS="paper-sr sr": the GPU recipes of issue 10, end to end."""
+    data = tmp_path / "data"
+    for sub in ("train", "test"):
+        make_images(data / "BSDS500" / sub, count=3, size=(84, 90), color=True, seed=len(sub))
+    make_images(data / "Set5" / "HR", count=1, size=(72, 72), color=True, seed=3)
+    out = tmp_path / "out"
+    env = {**os.environ, "PROBE_S": "8", "RESERVE_S": "5", "EXTRA_SET": TINY_SR, "DATA": str(data),
+           "OMP_NUM_THREADS": "1", "PYTHON": sys.executable, "CONFIGS": "paper-sr sr"}
+    proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), "50", "cpu", str(out)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for name in ("n3net-sr-paper", "n3net-sr"):
+        meta = json.loads((out / f"{name}.json").read_text())
+        assert meta["arch"] == "n3net-sr" and meta["descriptor"]["task"] == "sr"
+        assert set(meta["training"]["val_psnr"]) >= {"s2", "s3", "s4"}  # Set5 watched at every scale
+    assert "+ 0 BatchNorm steps" in proc.stdout  # no BatchNorm: no statistics phase
