@@ -1,0 +1,80 @@
+"""Time per output pixel: the bundled SR recipe at x2/x3/x4 against the bundled blind
+denoiser on the same output size, both through the engine (restore_image, whole image,
+fp32, prepared), random weights of the committed recipes (speed does not depend on them).
+
+    python bench/sr_speed.py [--size 1024] [--threads 1] [--repeat 3]
+
+The issue's target: the SR model's time per output pixel at x2 no more than n3net-blind's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _common import machine  # also puts the checkout on sys.path
+from n3cli.engine import restore_image, sigma_conditions
+from n3cli.engine.optimize import inference_model
+from n3cli.models.arch import get_arch
+from n3cli.train.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _model(config: str, scale: int | None = None):
+    cfg = load_config(REPO / "configs" / config)
+    arch = get_arch(cfg.arch)
+    torch.manual_seed(0)
+    net = arch.build(cfg.model).eval()
+    if scale is not None:
+        return net.at_scale(scale), arch.describe(cfg.model, scale=scale)
+    return net, arch.describe(cfg.model, task="denoise", sigma_range=(0.0, 75.0))
+
+
+def _best(fn, repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=1024, help="output side in pixels")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cpu = torch.device("cpu")
+    n = args.size
+    rng = np.random.default_rng(0)
+    rows = []
+    net, desc = _model("cpu-blind-gray.toml")
+    prepared = inference_model(net, cpu)
+    img = rng.random((n, n, 1), dtype=np.float32)
+    t_blind = _best(lambda: restore_image(prepared, desc, img, sigma_conditions(25), cpu, tile=0, prepared=True),
+                    args.repeat)
+    rows.append(("n3net-blind (denoise)", n, t_blind))
+    for s in (2, 3, 4):
+        net, desc = _model("cpu-sr.toml", s)
+        prepared = inference_model(net, cpu)
+        lr = rng.random((n // s, n // s, 1), dtype=np.float32)
+        t = _best(lambda: restore_image(prepared, desc, lr, None, cpu, tile=0, prepared=True), args.repeat)
+        rows.append((f"n3net-sr x{s}", (n // s) * s, t))
+    print(machine(cpu))
+    print(f"{'model':24s} {'output':>9s} {'seconds':>8s} {'us / out px':>12s} {'vs blind':>9s}")
+    per_blind = t_blind / (n * n)
+    for name, side, t in rows:
+        per = t / (side * side)
+        print(f"{name:24s} {side:4d}x{side:<4d} {t:8.2f} {per * 1e6:12.3f} {per / per_blind:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
