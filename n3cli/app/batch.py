@@ -332,13 +332,15 @@ def _nearest_fixed_sigma(sigma: float) -> tuple[str, float] | None:
     from n3cli import weights
 
     try:
-        rows = [m for m in weights.available_models() if m.installed and m.sigma and m.task == "denoise"]
+        rows = [m for m in weights.available_models()
+                if m.installed and m.descriptor.sigma and m.descriptor.task == "denoise"]
     except Exception:
         return None
     if not rows:
         return None
-    best = min(rows, key=lambda m: abs(m.sigma - sigma))
-    return (best.name, best.sigma) if abs(best.sigma - sigma) <= 0.2 * best.sigma else None
+    best = min(rows, key=lambda m: abs(m.descriptor.sigma - sigma))
+    near = best.descriptor.sigma
+    return (best.name, near) if abs(near - sigma) <= 0.2 * near else None
 
 
 def run_plan(plan: Plan, process: Callable[[PlanItem], ItemResult], reporter: Reporter | None = None,

@@ -36,16 +36,18 @@ def list_command() -> None:
     from n3cli.weights import available_models
 
     table = Table(title="n3 models")
-    for col in ("name", "task", "colour", "sigma", "params", "installed", "where"):
+    for col in ("name", "task", "input", "sigma / scale", "params", "installed", "where"):
         table.add_column(col, justify="right" if col == "params" else "left")
     for m in available_models():
-        if m.noise_map:
-            rng = f" {m.sigma_range[0]:g}-{m.sigma_range[1]:g}" if m.sigma_range else ""
-            sig = f"blind{rng}"
+        d = m.descriptor
+        if d.scales:
+            level = "x" + "/".join(map(str, d.scales))
+        elif d.noise_map:
+            level = "blind" + (f" {d.sigma_range[0]:g}-{d.sigma_range[1]:g}" if d.sigma_range else "")
         else:
-            sig = "-" if m.sigma is None else f"{m.sigma:g}"
-        table.add_row(m.name, m.task, "rgb" if m.color else "gray", sig, f"{m.params:,}",
-                      "yes" if m.installed else "no", m.where)
+            level = "-" if d.sigma is None else f"{d.sigma:g}"
+        table.add_row(m.name, d.task, d.packing, level, f"{m.params:,}", "yes" if m.installed else "no",
+                      m.where)
     _console().print(table)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from n3cli.errors import ModelNotFoundError
-from n3cli.models import ModelSpec, list_specs
+from n3cli.models import ModelDescriptor, ModelSpec, list_specs
 from n3cli.weights.sources import source_for
-from n3cli.weights.store import installed
+from n3cli.weights.store import Entry, installed
 
 #: Bundled blind models ``--model auto`` falls back to, by image kind.
 BLIND_COLOR, BLIND_GRAY = "n3net-blind-color", "n3net-blind"
@@ -15,23 +15,32 @@ BLIND_COLOR, BLIND_GRAY = "n3net-blind-color", "n3net-blind"
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One row of ``n3 weights list``."""
+    """A known model and whether it is installed (one row of ``n3 weights list``): the
+    spec says what it is, the store entry (None when not installed) where it lives."""
 
-    name: str
-    task: str
-    color: bool
-    noise_map: bool
-    sigma: float | None
-    sigma_range: tuple[float, float] | None
-    params: int
-    installed: bool
-    where: str  # "bundled", "store" or "not installed"
-    licence: str
-    summary: str
+    spec: ModelSpec
+    entry: Entry | None
+    licence: str = ""
 
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
-def _params(spec: ModelSpec) -> int:
-    return spec.num_params
+    @property
+    def descriptor(self) -> ModelDescriptor:
+        return self.spec.descriptor
+
+    @property
+    def installed(self) -> bool:
+        return self.entry is not None
+
+    @property
+    def where(self) -> str:
+        return self.entry.where if self.entry else "not installed"
+
+    @property
+    def params(self) -> int:
+        return self.spec.num_params
 
 
 def available_models() -> list[ModelInfo]:
@@ -41,15 +50,9 @@ def available_models() -> list[ModelInfo]:
     specs.update({n: e.spec for n, e in entries.items()})
     rows = []
     for name in sorted(specs):
-        spec, entry = specs[name], entries.get(name)
-        d = spec.descriptor
-        src = source_for(name)
+        entry, src = entries.get(name), source_for(name)
         licence = entry.licence if entry else (src.licence if src else "")
-        rows.append(ModelInfo(name=name, task=d.task, color=d.color, noise_map=d.noise_map,
-                              sigma=d.sigma, sigma_range=d.sigma_range, params=_params(spec),
-                              installed=entry is not None,
-                              where=entry.where if entry else "not installed",
-                              licence=licence, summary=spec.summary))
+        rows.append(ModelInfo(specs[name], entry, licence))
     return rows
 
 

@@ -143,7 +143,9 @@ def test_cli_fetch_list_and_errors(official, home, tmp_path):
     assert res.exit_code == 0, res.output
     assert "research and education only" in " ".join(res.output.split())  # rich wraps lines
     res = runner.invoke(cli, ["weights", "list"])
-    assert res.exit_code == 0 and "not installed" not in res.output and "store" in res.output
+    rows = [line for line in res.output.splitlines() if "n3net-paper-s" in line]
+    assert res.exit_code == 0 and len(rows) == 3
+    assert all("not installed" not in r and "store" in r for r in rows)
     res = runner.invoke(cli, ["weights", "fetch", "paper", "--mirror", str(tmp_path / "none")])
     assert res.exit_code == 1 and res.output.strip().splitlines()[-1].startswith("n3: error: cannot download")
     junk = tmp_path / "junk.t7"

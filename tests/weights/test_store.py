@@ -98,7 +98,7 @@ def test_available_models_lists_installed_and_not(home):
     _save("tiny-extra", sigma=15.0)
     rows = {m.name: m for m in available_models()}
     assert rows["tiny-extra"].installed and rows["tiny-extra"].where == "store"
-    assert rows["tiny-extra"].sigma == 15.0
+    assert rows["tiny-extra"].descriptor.sigma == 15.0
     assert rows["tiny-extra"].params == sum(p.numel() for p in N3Net(TINY).parameters())
     paper = rows["n3net-paper-s25"]
     assert not paper.installed and paper.where == "not installed"
@@ -131,7 +131,7 @@ def test_bundled_models_are_listed_and_win_over_the_store(home, tmp_path):
     save_model(tmp_path / "bundled", "tiny", net, TINY, descriptor_for(TINY, sigma=10.0))
     _save("tiny", sigma=20.0)  # a store copy of the same name is shadowed
     rows = {m.name: m for m in available_models()}
-    assert rows["tiny"].where == "bundled" and rows["tiny"].sigma == 10.0
+    assert rows["tiny"].where == "bundled" and rows["tiny"].descriptor.sigma == 10.0
     loaded, spec = load_model("tiny")
     assert spec.descriptor.sigma == 10.0
     x = torch.rand(1, 1, 40, 40)
