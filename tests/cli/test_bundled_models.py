@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from import_blocker import blocked_run_code
 from PIL import Image as PILImage
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,18 +61,7 @@ def _optional_modules() -> set[str]:
     return blocked - {"_pytest"} | {"pytest", "_pytest"}
 
 
-BLOCKER = """
-import builtins, runpy, sys
-BLOCK = set(sys.argv[1].split(","))
-real = builtins.__import__
-def imp(name, *a, **k):
-    if name.split(".")[0] in BLOCK:
-        raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
-    return real(name, *a, **k)
-builtins.__import__ = imp
-sys.argv = ["n3"] + sys.argv[2:]
-runpy.run_module("n3cli", run_name="__main__")
-"""
+BLOCKER = blocked_run_code("n3cli", "n3")
 
 
 def test_core_denoise_needs_only_runtime_dependencies(tmp_path):

@@ -11,26 +11,17 @@ import os
 import subprocess
 import sys
 
+from import_blocker import blocked_run_code
 from train_helpers import REPO, write_config
 
-BLOCKER = """
-import builtins, runpy, sys
-BLOCK = {"platformdirs", "pooch", "rawpy", "png", "skimage", "bm3d", "cv2"}
-real = builtins.__import__
-def imp(name, *a, **k):
-    if name.split(".")[0] in BLOCK:
-        raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
-    return real(name, *a, **k)
-builtins.__import__ = imp
-sys.argv = ["n3 train"] + sys.argv[1:]
-runpy.run_module("n3cli.cli.train_cmd", run_name="__main__")
-"""
+BLOCKED = "platformdirs,pooch,rawpy,png,skimage,bm3d,cv2"
+BLOCKER = blocked_run_code("n3cli.cli.train_cmd", "n3 train")
 
 
 def test_train_without_optional_packages(tmp_path, train_dir):
     cfg = write_config(tmp_path / "c.toml", train_dir, task="blind-gauss", steps=2, bn=0)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-c", BLOCKER, "--config", str(cfg), "--out",
+    proc = subprocess.run([sys.executable, "-c", BLOCKER, BLOCKED, "--config", str(cfg), "--out",
                            str(tmp_path / "o"), "--device", "cpu", "-q"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
