@@ -34,3 +34,26 @@ def test_protocol_pieces():
     assert p == pytest.approx(100.0) and s == pytest.approx(1.0)  # perfect (eps-limited PSNR)
     worse, _ = score_y(crop, np.clip(crop / 255.0 + 0.02, 0, 1), 3)
     assert 30 < worse < 40
+
+
+def test_cli_eval_task_sr(run, tiny, shared_file):
+    import json
+
+    data = shared_file("datasets")
+    shared_file("datasets/Set5/HR/baby.png")
+    r = run("eval", "--task", "sr", "--dataset", "set5", "--scale", "2", "--model", "bicubic",
+            "--data-dir", data, "--limit", "2", "--json", "-")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["method"] == "bicubic" and doc["scale"] == 2 and len(doc["images"]) == 2
+    r = run("eval", "--task", "sr", "--dataset", "set5", "--scale", "3", "--model", "tiny-sr",
+            "--data-dir", data, "--limit", "1", "--json", "-")
+    assert r.exit_code == 0, r.stderr
+    tiny_doc = json.loads(r.stdout)
+    assert tiny_doc["method"] == "tiny-sr" and 20 < tiny_doc["mean_psnr"] < 40  # near bicubic: untrained
+    for args, text in ((["--dataset", "set12"], "not a super-resolution test set"),
+                       (["--model", "tiny-s25"], "is a denoise model")):
+        r = run("eval", "--task", "sr", "--data-dir", data, "--limit", "1", "--scale", "2", *args)
+        assert r.exit_code == 2 and text in r.stderr
+    r = run("eval", "--dataset", "set5", "--sigma", "25")
+    assert r.exit_code == 2 and "add --task sr" in r.stderr
