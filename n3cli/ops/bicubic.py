@@ -11,7 +11,6 @@ import math
 from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 
 
 def _cubic(t: float) -> float:

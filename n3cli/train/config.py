@@ -230,7 +230,7 @@ def with_num_images(cfg: TrainConfig, n: int) -> TrainConfig:
 
 def validate(cfg: TrainConfig) -> None:
     """Reject inconsistent settings with a one-line reason."""
-    m, t, d, s = cfg.model, cfg.task, cfg.data, cfg.schedule
+    t = cfg.task
     if t.kind not in ("gauss", "blind-gauss", "sr"):
         raise UsageError(f"unknown task '{t.kind}'", "use gauss, blind-gauss or sr")
     if t.kind == "sr":
@@ -273,7 +273,7 @@ def _validate_denoise(cfg: TrainConfig) -> None:
 
 
 def _validate_common(cfg: TrainConfig) -> None:
-    t, d, s = cfg.task, cfg.data, cfg.schedule
+    d, s = cfg.data, cfg.schedule
     if d.augment not in ("none", "vflip", "dihedral"):
         raise UsageError(f"unknown augmentation '{d.augment}'", "use none, vflip or dihedral")
     if not d.train:

@@ -9,12 +9,8 @@ bare GPU machine without it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import torch.nn as nn
 
-from n3cli.models.config import N3NetConfig
-from n3cli.models.descriptor import ModelDescriptor
 from n3cli.io.atomic import atomic_write
 
 

@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 from n3cli.app.compare import GAP, Crop, compare_sheet, detailed_crop, metrics_label
 from n3cli.errors import UsageError
 from n3cli.eval.metrics import psnr
-from n3cli.io import Image, read_image, write_image
+from n3cli.io import Image
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from n3cli.app.batch import BatchReport, ItemResult
 from n3cli.app.distributed import rank_of, share
 from n3cli.engine.distributed import DistInfo
 from n3cli.io.batch import Plan, PlanItem

@@ -153,7 +153,6 @@ def test_oom_on_the_smallest_tile_is_a_clean_error():
 
 
 def test_auto_tile_follows_the_memory_budget():
-    net = _net(PAPER_GEOM)
     desc = descriptor_for(PAPER_GEOM, sigma=25.0)
     bpp = memory.bytes_per_pixel(desc)
     big = runner.resolve_tiling(300, 300, desc, DEVICE, "auto", None, "exact", 1 << 34)
