@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 
 from n3cli.errors import UsageError, WeightsError
-from n3cli.models import ModelSpec, N3Net, N3NetConfig, descriptor_for, get_spec
+from n3cli.models import ModelSpec, N3NetConfig, descriptor_for, get_spec
 from n3cli.weights.sources import PAPER_BASE_URL, PAPER_SOURCES, source_for
 from n3cli.weights.store import (bundled_dir, check_name, check_state_dict, save_model, scan,
                                  sha256_file, store_dir)
@@ -131,7 +131,7 @@ def import_checkpoint(path: Path, name: str, store: Path | None = None, *,
         spec = ModelSpec(name, cfg, descriptor_for(cfg, sigma=sigma), summary or f"imported from {path.name}")
     elif sigma is not None and spec.descriptor.sigma not in (None, float(sigma)):
         raise UsageError(f"'{name}' is a sigma-{spec.descriptor.sigma:g} model", "drop --sigma")
-    model = N3Net(spec.config)
+    model = spec.build()  # dispatches on the spec's architecture
     own = model.state_dict()
     for key, value in own.items():  # the paper's files predate these counters
         if key.endswith("num_batches_tracked") and key not in tensors:
@@ -141,7 +141,7 @@ def import_checkpoint(path: Path, name: str, store: Path | None = None, *,
     lic = licence if licence is not None else (src.licence if src else "unknown (imported by the user)")
     extra = {"source": {"file": path.name, "sha256": source_sha}}
     return save_model(store, name, model, spec.config, spec.descriptor,
-                      summary=summary or spec.summary, licence=lic, extra=extra)
+                      summary=summary or spec.summary, licence=lic, extra=extra, arch=spec.arch)
 
 
 def _mirror_base(mirror: str | None) -> str:
