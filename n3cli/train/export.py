@@ -30,7 +30,7 @@ def model_card(*, name: str, summary: str, licence: str, config_text: str, comma
                data: str, steps_done: int, total_steps: int, wall_s: float, machine: str,
                samples_per_s: float | None, final_loss: float | None, val: dict[str, float],
                val_folder: str, curve: list[tuple[int, float]], val_curve: list[tuple[int, float]],
-               stopped_early: str = "") -> str:
+               stopped_early: str = "", loss_name: str = "0.125 x SSE per sample") -> str:
     """Markdown model card: what the model is, how it was trained, what it measured."""
     lines = [f"# {name}", "", summary or "(no summary)", "",
              "## Training", "",
@@ -38,7 +38,7 @@ def model_card(*, name: str, summary: str, licence: str, config_text: str, comma
              f"- Steps: {steps_done} of {total_steps}" + (f" (stopped early: {stopped_early})" if stopped_early else ""),
              f"- Wall time: {wall_s / 60:.1f} min on {machine}",
              f"- Throughput: {samples_per_s:.1f} samples/s" if samples_per_s else "- Throughput: n/a",
-             f"- Final training loss (0.125 x SSE per sample): {final_loss:.4f}" if final_loss is not None
+             f"- Final training loss ({loss_name}): {final_loss:.4f}" if final_loss is not None
              else "- Final training loss: n/a",
              f"- Command: `{command}`", ""]
     lines += ["## Validation (monitoring only)", "",

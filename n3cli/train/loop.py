@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import platform
 import signal
 import time
@@ -161,6 +162,14 @@ def keep_n3_fp32(model: nn.Module) -> None:
 
 def _bn_modules(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _shown(path: str) -> str:
+    """A data path as a card shows it: relative to the working directory, normalised."""
+    try:
+        return os.path.relpath(os.path.normpath(path))
+    except ValueError:  # another drive (Windows)
+        return os.path.normpath(path)
 
 
 def _machine(device: torch.device) -> str:
@@ -479,17 +488,19 @@ class _Run:
         card = model_card(
             name=cfg.name, summary=cfg.summary, licence=cfg.licence, config_text=to_toml(cfg),
             command=self.opts.command or "n3 train", steps_done=r.steps_done, total_steps=r.total_steps,
-            data=f"{len(self.bank)} images from {', '.join(cfg.data.train)} ({cfg.data.color}), "
+            data=f"{len(self.bank)} images from {', '.join(_shown(p) for p in cfg.data.train)} ({cfg.data.color}), "
                  f"{cfg.data.crop}x{cfg.data.crop} crops, augmentation {cfg.data.augment}",
             wall_s=r.wall_s, machine=_machine(self.device) + (f" x{self.info.world} processes"
                                                                if self.info.enabled else ""),
             samples_per_s=r.samples_per_s, final_loss=r.final_loss, val=r.val,
-            val_folder=(f"{cfg.validation.images} images of {cfg.validation.folder}"
+            val_folder=(f"{cfg.validation.images} images of {_shown(cfg.validation.folder)}"
                         + (f" (centre {cfg.validation.crop}px)" if cfg.validation.crop else "")
                         if self.validator else ""),
             curve=[tuple(x) for x in curve_summary(self.history["loss"])],
             val_curve=[tuple(x) for x in curve_summary(self.history["val"])],
-            stopped_early=r.stopped)
+            stopped_early=r.stopped,
+            loss_name=(f"{cfg.optim.loss_scale:g} x mean absolute error" if cfg.optim.loss == "l1"
+                       else f"{cfg.optim.loss_scale:g} x SSE per sample"))
         extra = {"training": {"steps": r.steps_done, "total_steps": r.total_steps,
                               "stopped": r.stopped, "val_psnr": r.val, "final_loss": r.final_loss,
                               "wall_s": round(r.wall_s, 1)}}
