@@ -150,8 +150,7 @@ class ImageJob:
     def read(self, item: PlanItem, scale: int = 1) -> Image:
         """The input image; the pixel limit applies to what will be written."""
         limit = self.opts.max_pixels
-        img = read_image(item.src, max(1, limit // (scale * scale)) if limit else limit)
-        return img
+        return read_image(item.src, max(1, limit // (scale * scale)) if limit else limit)
 
     def write(self, item: PlanItem, before: Image, after: Image) -> list[str]:
         """Write ``after`` (and its preview sheet) atomically; notes on what the format lost."""

@@ -89,3 +89,15 @@ class ModelDescriptor:
             if d.get(k) is not None:
                 d[k] = tuple(d[k])
         return cls(**d)
+
+
+#: Fields the architecture determines: always derived by its ``describe``, never taken
+#: from a file (a JSON written by an older version may hold an outdated value).
+DERIVED_FIELDS = ("image_channels", "packing", "conditioning", "scales", "min_size", "size_multiple",
+                  "halo", "tile_quantum", "macs_per_pixel", "bytes_per_pixel", "ensemble_ops")
+
+
+def task_fields(desc: ModelDescriptor) -> dict[str, Any]:
+    """The fields training decided (task, sigma, sigma range, scale, ...): what a
+    re-derivation of the descriptor by the architecture must keep."""
+    return {k: v for k, v in desc.__dict__.items() if k not in DERIVED_FIELDS}

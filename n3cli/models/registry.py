@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from n3cli.models.arch import DEFAULT_ARCH, Architecture, get_arch, register_arch
 from n3cli.models.config import N3NetConfig
-from n3cli.models.descriptor import ModelDescriptor
+from n3cli.models.descriptor import ModelDescriptor, task_fields
 from n3cli.models.n3net import N3Net
 
 
@@ -126,10 +126,8 @@ def spec_at_scale(spec: ModelSpec, scale: int) -> ModelSpec:
     by ``scale``: that is what the engine runs."""
     if scale not in spec.descriptor.scales:
         raise ValueError(f"{spec.name} upscales by {', '.join(map(str, spec.descriptor.scales))}, not {scale}")
-    d = spec.descriptor
-    task = {"task": d.task, "sigma": d.sigma, "sigma_range": d.sigma_range,
-            "supports_half": d.supports_half, "extra": d.extra}
-    return replace(spec, descriptor=get_arch(spec.arch).describe(spec.config, scale=scale, **task))
+    task = {**task_fields(spec.descriptor), "scale": scale}
+    return replace(spec, descriptor=get_arch(spec.arch).describe(spec.config, **task))
 
 
 def _register_paper_sr() -> None:

@@ -25,6 +25,7 @@ import n3cli
 from n3cli.errors import ModelNotFoundError, UsageError, WeightsError
 from n3cli.models import ModelDescriptor, ModelSpec, get_spec, register
 from n3cli.models.arch import DEFAULT_ARCH, get_arch
+from n3cli.models.descriptor import task_fields
 from n3cli.models.registry import spec_at_scale
 
 FORMAT_VERSION = 1
@@ -142,19 +143,12 @@ def read_entry(json_path: Path, where: str) -> Entry:
     return Entry(spec, Path(json_path), Path(json_path).with_suffix(".safetensors"), where, meta)
 
 
-#: Descriptor fields the architecture determines: always derived, never trusted from a file
-#: (a JSON written by an older version may hold an outdated value).
-DERIVED_FIELDS = ("image_channels", "packing", "conditioning", "scales", "min_size", "size_multiple",
-                  "halo", "tile_quantum", "macs_per_pixel", "bytes_per_pixel", "ensemble_ops")
-
-
 def spec_from_meta(name: str, meta: dict[str, Any]) -> ModelSpec:
     """A :class:`ModelSpec` from a model JSON: the architecture named by ``arch`` builds the
     config and derives the descriptor's geometry; the task contract comes from the file."""
     arch = get_arch(str(meta.get("arch", DEFAULT_ARCH)))
     config = arch.config_from_dict(meta["config"])
-    task = {k: v for k, v in ModelDescriptor.from_dict(meta["descriptor"]).__dict__.items()
-            if k not in DERIVED_FIELDS}
+    task = task_fields(ModelDescriptor.from_dict(meta["descriptor"]))
     return ModelSpec(name=name, config=config, descriptor=arch.describe(config, **task),
                      summary=str(meta.get("summary", "")), arch=arch.name)
 
