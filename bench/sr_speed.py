@@ -3,6 +3,9 @@ denoiser on the same output size, both through the engine (restore_image, whole 
 fp32, prepared), random weights of the committed recipes (speed does not depend on them).
 
     python bench/sr_speed.py [--size 1024] [--threads 1] [--repeat 3]
+                             [--sr-config configs/cpu-sr.toml] [--set model.features=48 ...]
+
+``--sr-config``/``--set`` time a candidate recipe before spending CPU hours training it.
 
 The issue's target: the SR model's time per output pixel at x2 no more than n3net-blind's.
 """
@@ -25,8 +28,8 @@ from n3cli.train.config import load_config
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _model(config: str, scale: int | None = None):
-    cfg = load_config(REPO / "configs" / config)
+def _model(config: Path, scale: int | None = None, overrides: list[str] = ()):
+    cfg = load_config(config, overrides)
     arch = get_arch(cfg.arch)
     torch.manual_seed(0)
     net = arch.build(cfg.model).eval()
@@ -50,25 +53,29 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024, help="output side in pixels")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sr-config", type=Path, default=REPO / "configs" / "cpu-sr.toml")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override the SR config (repeatable)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     n = args.size
     rng = np.random.default_rng(0)
     rows = []
-    net, desc = _model("cpu-blind-gray.toml")
+    net, desc = _model(REPO / "configs" / "cpu-blind-gray.toml")
     prepared = inference_model(net, cpu)
     img = rng.random((n, n, 1), dtype=np.float32)
     t_blind = _best(lambda: restore_image(prepared, desc, img, sigma_conditions(25), cpu, tile=0, prepared=True),
                     args.repeat)
     rows.append(("n3net-blind (denoise)", n, t_blind))
     for s in (2, 3, 4):
-        net, desc = _model("cpu-sr.toml", s)
+        net, desc = _model(args.sr_config, s, args.set)
         prepared = inference_model(net, cpu)
         lr = rng.random((n // s, n // s, 1), dtype=np.float32)
         t = _best(lambda: restore_image(prepared, desc, lr, None, cpu, tile=0, prepared=True), args.repeat)
         rows.append((f"n3net-sr x{s}", (n // s) * s, t))
     print(machine(cpu))
+    print(f"SR recipe: {args.sr_config.name}" + "".join(f" --set {o}" for o in args.set))
     print(f"{'model':24s} {'output':>9s} {'seconds':>8s} {'us / out px':>12s} {'vs blind':>9s}")
     per_blind = t_blind / (n * n)
     for name, side, t in rows:

@@ -110,11 +110,12 @@ def build_bank(images: list[np.ndarray], names: list[str]) -> ImageBank:
                      torch.tensor([w for _, w in sizes], dtype=torch.int64), names)
 
 
-def load_training_bank(folders: list[Path], color: str, min_size: int, limit: int = 0) -> ImageBank:
-    """Load every image of ``folders`` (refusing test sets) into an :class:`ImageBank`.
+def training_files(folders: list[Path], limit: int = 0, holdout: int = 0) -> tuple[list[Path], list[Path]]:
+    """The training images of ``folders`` (refusing test sets) and those held out of them.
 
-    ``limit`` > 0 keeps only the first ``limit`` images in sorted order (smoke tests).
-    Images smaller than ``min_size`` (the crop) on a side are an error, not skipped.
+    ``limit`` > 0 keeps only the first ``limit`` images in sorted order (smoke tests);
+    ``holdout`` > 0 then sets aside that many, evenly spread over the sorted list, as a
+    validation set that is not a test set (images the model never trains on).
     """
     files: list[Path] = []
     for folder in folders:
@@ -122,6 +123,23 @@ def load_training_bank(folders: list[Path], color: str, min_size: int, limit: in
         files += list_images(folder)
     if limit > 0:
         files = files[:limit]
+    if holdout <= 0:
+        return files, []
+    if holdout >= len(files):
+        raise UsageError(f"data.holdout {holdout} leaves no training image of {len(files)}",
+                         "hold out fewer images")
+    picked = {round((i + 0.5) * len(files) / holdout - 0.5) for i in range(holdout)}
+    return ([f for i, f in enumerate(files) if i not in picked],
+            [f for i, f in enumerate(files) if i in picked])
+
+
+def load_training_bank(folders: list[Path], color: str, min_size: int, limit: int = 0,
+                       holdout: int = 0) -> ImageBank:
+    """Load the training images of ``folders`` (:func:`training_files`) into an
+    :class:`ImageBank`. Images smaller than ``min_size`` (the crop) on a side are an
+    error, not skipped.
+    """
+    files, _ = training_files(folders, limit, holdout)
     images = []
     for f in files:
         a = read_image(f, color)
@@ -132,10 +150,11 @@ def load_training_bank(folders: list[Path], color: str, min_size: int, limit: in
     return build_bank(images, [f.name for f in files])
 
 
-def load_validation_images(folder: Path, color: str, count: int, crop: int = 0) -> list[tuple[str, np.ndarray]]:
-    """The first ``count`` images of ``folder`` (sorted), centre-cropped to ``crop`` if > 0."""
+def load_validation_images(files: list[Path], color: str, count: int, crop: int = 0) -> list[tuple[str, np.ndarray]]:
+    """The first ``count`` of ``files`` (e.g. :func:`list_images` of a folder), centre-cropped
+    to ``crop`` if > 0."""
     out = []
-    for f in list_images(folder)[:count]:
+    for f in files[:count]:
         a = read_image(f, color)
         if crop > 0:
             h, w = a.shape[:2]

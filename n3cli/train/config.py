@@ -38,6 +38,7 @@ class DataConfig:
     augment: str = "vflip"  # none | vflip | dihedral
     sweeps: int = 128  # passes over the image list per epoch (paper: 128)
     limit: int = 0  # > 0: use only the first N images (smoke tests)
+    holdout: int = 0  # > 0: keep N images out of training; validation uses them unless given a folder
 
 
 @dataclass(frozen=True)
@@ -308,6 +309,8 @@ def identity(cfg: TrainConfig) -> dict[str, Any]:
         d["model"].pop("arch")
         if d["model"].get("batchnorm") is True:
             d["model"].pop("batchnorm")
+    if not d["data"].get("holdout"):
+        d["data"].pop("holdout", None)
     if d["task"]["kind"] != "sr":
         d["task"].pop("scales", None)
     return d

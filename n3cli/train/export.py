@@ -30,7 +30,8 @@ def model_card(*, name: str, summary: str, licence: str, config_text: str, comma
                data: str, steps_done: int, total_steps: int, wall_s: float, machine: str,
                samples_per_s: float | None, final_loss: float | None, val: dict[str, float],
                val_folder: str, curve: list[tuple[int, float]], val_curve: list[tuple[int, float]],
-               stopped_early: str = "", loss_name: str = "0.125 x SSE per sample") -> str:
+               stopped_early: str = "", loss_name: str = "0.125 x SSE per sample",
+               val_is_test: bool = True) -> str:
     """Markdown model card: what the model is, how it was trained, what it measured."""
     lines = [f"# {name}", "", summary or "(no summary)", "",
              "## Training", "",
@@ -43,8 +44,9 @@ def model_card(*, name: str, summary: str, licence: str, config_text: str, comma
              f"- Command: `{command}`", ""]
     lines += ["## Validation (monitoring only)", "",
               f"PSNR (dB, unclipped float output) on {val_folder or 'no validation set'}. "
-              "These are test images: they were only watched during training, never used to "
-              "select a model or stop early.", ""]
+              + ("These are test images: they were only watched during training, never used to "
+                 "select a model or stop early." if val_is_test else
+                 "The model never trained on them; they are not a test set."), ""]
     if val:
         lines += [f"- {k}: {v:.2f} dB" for k, v in val.items()] + [""]
     else:

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 
 from n3cli.data.degrade import crop_batch, to_float
-from n3cli.data.folder import load_training_bank, load_validation_images
+from n3cli.data.folder import list_images, load_training_bank, load_validation_images, training_files
 from n3cli.engine.device import resolve_device
 from n3cli.errors import CheckpointError, N3Error, UsageError
 from n3cli.models.arch import get_arch
@@ -204,7 +204,7 @@ class _Run:
         setup_backends(device, cfg)
         self.t0 = time.monotonic()
         folders = [Path(p) for p in cfg.data.train]
-        bank = load_training_bank(folders, cfg.data.color, cfg.data.crop, cfg.data.limit)
+        bank = load_training_bank(folders, cfg.data.color, cfg.data.crop, cfg.data.limit, cfg.data.holdout)
         self.cfg = cfg = with_num_images(cfg, len(bank))
         self.bank = bank.to(device)
         self.task = make_task(cfg.task)
@@ -238,9 +238,11 @@ class _Run:
         self.sampler = EpochSampler(len(bank), cfg.data.sweeps, cfg.seed, device)
         self.gen = torch.Generator(device=device)
         self.validator = None
-        if info.is_main and cfg.validation.folder and cfg.validation.images > 0:
-            v = cfg.validation
-            imgs = load_validation_images(Path(v.folder), cfg.data.color, v.images, v.crop)
+        v = cfg.validation
+        self.val_files = (list_images(Path(v.folder)) if v.folder
+                          else training_files(folders, cfg.data.limit, cfg.data.holdout)[1])
+        if info.is_main and self.val_files and v.images > 0:
+            imgs = load_validation_images(self.val_files, cfg.data.color, v.images, v.crop)
             self.validator = Validator(imgs, v.sigmas, self.task, min_size=cfg.model.patch)
         self.amp = (torch.autocast(device.type, dtype=torch.bfloat16)
                     if cfg.runtime.amp == "bf16" else nullcontext())
@@ -493,9 +495,12 @@ class _Run:
             wall_s=r.wall_s, machine=_machine(self.device) + (f" x{self.info.world} processes"
                                                                if self.info.enabled else ""),
             samples_per_s=r.samples_per_s, final_loss=r.final_loss, val=r.val,
-            val_folder=(f"{cfg.validation.images} images of {_shown(cfg.validation.folder)}"
+            val_folder=(f"{min(cfg.validation.images, len(self.val_files))} images of "
+                        + (_shown(cfg.validation.folder) if cfg.validation.folder
+                           else "the training folders held out of training (data.holdout)")
                         + (f" (centre {cfg.validation.crop}px)" if cfg.validation.crop else "")
                         if self.validator else ""),
+            val_is_test=bool(cfg.validation.folder),
             curve=[tuple(x) for x in curve_summary(self.history["loss"])],
             val_curve=[tuple(x) for x in curve_summary(self.history["val"])],
             stopped_early=r.stopped,

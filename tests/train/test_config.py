@@ -93,3 +93,25 @@ def test_gray_conversion_is_the_paper_formula(tmp_path):
     import numpy as np
 
     assert np.array_equal(bank.image(0)[0].numpy(), np.asarray(want))
+
+
+def test_holdout_is_spread_disjoint_and_kept_out_of_the_bank(tmp_path):
+    from n3cli.data.folder import training_files
+
+    folder = make_images(tmp_path / "imgs", count=10)
+    train, held = training_files([folder], holdout=3)
+    assert len(train) == 7 and len(held) == 3 and not set(train) & set(held)
+    names = [p.name for p in sorted(folder.iterdir())]
+    assert [names.index(p.name) for p in held] == [1, 4, 8]  # evenly spread, not the last three
+    bank = load_training_bank([folder], "gray", 40, holdout=3)
+    assert sorted(bank.names) == sorted(p.name for p in train)
+    with pytest.raises(UsageError, match="leaves no training image"):
+        training_files([folder], holdout=10)
+
+
+def test_holdout_does_not_change_the_identity_of_old_checkpoints(tmp_path):
+    from n3cli.train.config import identity
+
+    cfg = load_config(REPO / "configs/cpu-blind-gray.toml")
+    assert "holdout" not in identity(cfg)["data"]
+    assert identity(load_config(REPO / "configs/cpu-blind-gray.toml", ["data.holdout=5"]))["data"]["holdout"] == 5

@@ -178,3 +178,12 @@ def test_bf16_autocast_keeps_n3_in_float32(tmp_path, train_dir):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         net(torch.rand(1, 1, 40, 40)).float().sum().backward()
     assert seen == [torch.float32, torch.float32]
+
+
+def test_holdout_validates_on_images_kept_out_of_training(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
+    res = _run(cfg, tmp_path / "run", ["data.holdout=2", "validation.folder=\"\"", "validation.images=2"])
+    assert "mean" in res.val
+    card = (tmp_path / "run" / "tiny.md").read_text()
+    assert "2 images of the training folders held out of training (data.holdout)" in card
+    assert "not a test set" in card and "These are test images" not in card
