@@ -62,7 +62,8 @@ def _datasets() -> dict[str, Any]:
         from n3cli.data.testsets import default_data_dir
         root = default_data_dir()
     except Exception as err:
-        return {"path": None, "note": getattr(err, "one_line", lambda: str(err))()}
+        note = err.one_line() if hasattr(err, "one_line") else str(err)
+        return {"path": None, "note": note}
     found = {}
     for name, pattern in (("Set12", "Set12/*.png"), ("BSD68", "BSD68/*.png"), ("CBSD68", "CBSD68/*.png"),
                           ("Urban100", "Urban100/image_SRF_4/*_HR.png"), ("Set5", "Set5/HR/*"),
