@@ -20,8 +20,10 @@ from n3cli.engine.optimize import as_layout, inference_model
 from n3cli.models.config import N3NetConfig
 from n3cli.models.descriptor import ModelDescriptor
 
-#: Conditioning maps by name: a scalar (constant map) or an H x W array, in model units.
-Conditions = dict[str, "float | np.ndarray"]
+#: Conditioning maps by name: a scalar (constant map) or an H x W array, in model units;
+#: for a model that runs plane by plane (Bayer packing), also one such value per plane (a
+#: sequence, or an H x W x planes array).
+Conditions = dict[str, "float | np.ndarray | list"]
 
 # Orthonormal opponent-colour transform: rows are unit vectors, so white noise of std
 # sigma in RGB stays white with the same sigma in each opponent channel.
@@ -59,6 +61,20 @@ def model_input(x: torch.Tensor, desc: ModelDescriptor, conditions: Conditions |
                 raise ValueError(f"'{name}' map is {tuple(m.shape)}, the image {tuple(x.shape[-2:])}")
             maps.append(m.to(x.dtype)[None, None].expand(x.shape[0], 1, -1, -1))
     return torch.cat([x, *maps], dim=1)
+
+
+def plane_conditions(conditions: Conditions | None, i: int, planes: int) -> Conditions:
+    """The conditions of plane ``i`` of ``planes``: per-plane values (a sequence of
+    ``planes`` scalars or maps, or an H x W x planes array) are indexed, others shared."""
+    out: Conditions = {}
+    for name, v in (conditions or {}).items():
+        if isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim in (1, 3)):
+            n = len(v) if not isinstance(v, np.ndarray) or v.ndim == 1 else v.shape[2]
+            if n != planes:
+                raise ValueError(f"'{name}' has {n} per-plane values for {planes} planes")
+            v = v[i] if not isinstance(v, np.ndarray) or v.ndim == 1 else v[..., i]
+        out[name] = v
+    return out
 
 
 def sigma_conditions(sigma: float | None) -> Conditions:
@@ -122,6 +138,10 @@ def _run_packed(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, cond
         image = image[..., None]
     c = image.shape[2]
     run = lambda p: _run_planes(model, desc, p, conditions, forward, ensemble)  # noqa: E731
+    if desc.packing == "bayer" and desc.image_channels == 1:
+        # Each CFA plane with its own noise model (the paper's raw protocol).
+        return np.concatenate([_run_planes(model, desc, image[..., i:i + 1], plane_conditions(conditions, i, c),
+                                           forward, ensemble) for i in range(c)], axis=2)
     if desc.packing == "y":
         return _run_luminance(run, desc.scale, image)
     if c == desc.image_channels:
@@ -254,6 +274,8 @@ def restore_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, co
     budget = memory.parse_size(max_memory)
     c = 1 if image.ndim == 2 else image.shape[2]
     planes = 3 if (desc.packing == "gray" and c == 3) else 1
+    if desc.packing == "bayer" and desc.image_channels == 1:
+        planes = c
     planes *= check_ensemble(ensemble)  # progress counts every pass
     base = make_forward(model, device, dtype)
     state = {"plane": 0}

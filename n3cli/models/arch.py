@@ -57,3 +57,4 @@ def _load_builtin() -> None:
     # The built-in families register themselves on import.
     import n3cli.models.registry  # noqa: F401  (n3net)
     import n3cli.models.sr  # noqa: F401  (n3net-sr)
+    import n3cli.models.raw  # noqa: F401  (n3net-raw)

@@ -139,3 +139,15 @@ def _register_paper_sr() -> None:
 
 
 _register_paper_sr()
+
+
+def _register_paper_raw() -> None:
+    from n3cli.models.raw import PAPER_RAW, describe_raw
+
+    register(ModelSpec(name="n3net-raw-paper", config=PAPER_RAW, descriptor=describe_raw(PAPER_RAW),
+                       arch="n3net-raw",
+                       summary="paper's raw Poisson-Gaussian denoiser (spec section 5; train with "
+                               "configs/paper-raw.toml)"))
+
+
+_register_paper_raw()

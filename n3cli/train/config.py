@@ -22,7 +22,7 @@ from n3cli.models.arch import DEFAULT_ARCH, get_arch
 
 @dataclass(frozen=True)
 class TaskConfig:
-    kind: str = "gauss"  # gauss | blind-gauss | sr
+    kind: str = "gauss"  # gauss | blind-gauss | sr | raw-pg (Poisson-Gaussian, spec section 5)
     sigma: float = 25.0  # gauss: the fixed noise level (8-bit units)
     sigma_range: tuple[float, float] = (0.0, 75.0)  # blind-gauss: U(low, high) per sample
     focus_range: tuple[float, float] | None = None  # blind-gauss: oversampled sub-range
@@ -232,10 +232,12 @@ def with_num_images(cfg: TrainConfig, n: int) -> TrainConfig:
 def validate(cfg: TrainConfig) -> None:
     """Reject inconsistent settings with a one-line reason."""
     t = cfg.task
-    if t.kind not in ("gauss", "blind-gauss", "sr"):
-        raise UsageError(f"unknown task '{t.kind}'", "use gauss, blind-gauss or sr")
+    if t.kind not in ("gauss", "blind-gauss", "sr", "raw-pg"):
+        raise UsageError(f"unknown task '{t.kind}'", "use gauss, blind-gauss, sr or raw-pg")
     if t.kind == "sr":
         _validate_sr(cfg)
+    elif t.kind == "raw-pg":
+        _validate_raw(cfg)
     elif cfg.arch != DEFAULT_ARCH:
         raise UsageError(f"task {t.kind} trains an n3net, not model.arch = {cfg.arch}")
     else:
@@ -255,6 +257,17 @@ def _validate_sr(cfg: TrainConfig) -> None:
     if bad:
         raise UsageError(f"data.crop {d.crop} is not a multiple of scale {bad[0]}",
                          "e.g. 96 or 72 suit 2, 3 and 4")
+
+
+def _validate_raw(cfg: TrainConfig) -> None:
+    m, d = cfg.model, cfg.data
+    if cfg.arch != "n3net-raw":
+        raise UsageError(f"task raw-pg trains model.arch = \"n3net-raw\", not {cfg.arch}")
+    if (m.image_channels, m.in_channels, m.out_channels) != (1, 3, 1):
+        raise UsageError("task raw-pg needs model.image_channels = 1, in_channels = 3 (plane, a, b), "
+                         "out_channels = 1")
+    if d.color != "gray":
+        raise UsageError(f"task raw-pg trains on gray images: data.color = \"gray\", not {d.color}")
 
 
 def _validate_denoise(cfg: TrainConfig) -> None:

@@ -1,0 +1,319 @@
+"""Poisson-Gaussian (heteroscedastic) noise: training synthesis and single-image estimation.
+
+Model, in normalised units (clean y in [0, 1])::
+
+    z = clip(y + N(0, 1) * sqrt(a*y + b), 0, 1)
+
+``a`` is the Poissonian (signal-dependent) part, ``b`` the Gaussian floor. This is the
+noise of the raw N3Net model (spec section 5), whose network takes (a, b) as input maps.
+
+Synthesis (:func:`synthesize_pg`, :func:`synthesize_pg_batch`) follows the paper's recipe:
+a gray image is tone-mapped to ``x**g * s``, g ~ U(1.25, 10), s ~ U(0.25, 1) (dark,
+raw-like), then log10 a ~ U(-4, -1), log10 b = log10 a - 2.3 + U(-1.3, 1.3).
+
+Estimation (:func:`estimate_pg`) follows Foi, Trimeche, Katkovnik & Egiazarian,
+"Practical Poissonian-Gaussian noise modeling and fitting for single-image raw-data"
+(IEEE TIP 17(10), 2008):
+
+1. one level of the Haar transform on 2x2 blocks: the diagonal detail
+   ``(z1 - z2 - z3 + z4) / 2`` (unit noise gain, blind to linear shading) carries the
+   noise, the block means the signal;
+2. smooth blocks are kept: the local energy of the horizontal / vertical details must be
+   consistent with the noise level predicted by the previous fit, eroded away from edges;
+3. the smooth blocks are split into level sets by their neighbourhood mean; each level
+   set gives a mean and a robust std of its diagonal details;
+4. ``sigma^2(y) = a*y + b`` is fitted to them by robust (soft-L1) least squares in which
+   each level set is compared with the *clipped* model: the mean and std of
+   ``clip(N(y, a*y + b), 0, 1)`` (a censored Gaussian, closed form), as in Foi's
+   likelihood. So level sets near 0 and 1, where clipping shrinks the std and pulls the
+   mean inwards, inform the fit instead of biasing it.
+
+Negative ``b`` (a pedestal, allowed by Foi) is returned as fitted; wherever a model
+variance is needed it is clamped to ``max(a*y + b, 0)`` (:meth:`PGEstimate.variance`).
+``bench/pg_estimate.py`` measures the accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from n3cli.data.estimate import TooSmallError
+
+if TYPE_CHECKING:
+    import torch
+
+GAMMA_RANGE = (1.25, 10.0)
+SCALE_RANGE = (0.25, 1.0)
+LOG10_A_RANGE = (-4.0, -1.0)
+LOG10_B_OFFSET, LOG10_B_SPREAD = -2.3, 1.3
+
+_MAD_TO_STD = 0.6744897501960817  # median(|N(0,1)|)
+MIN_BLOCKS = 256  # 2x2 blocks; below this no estimate (TooSmallError)
+MIN_PER_LEVEL = 200  # blocks per level set: the std of one level is then good to ~5 %
+MAX_LEVELS = 64
+WINDOW = 5  # neighbourhood (in blocks) for the smoothness test and the level-set means
+SMOOTH_RATIO = 1.6  # local H/V energy <= this x predicted variance (chi2(50) 99.9 %: 1.73)
+VAR_FLOOR = 1e-12  # the model variance is clamped here (b < 0 below y = -b/a)
+
+
+class PGSample(NamedTuple):
+    """A synthesised pair: ``noisy``, tone-mapped ``clean`` target, and the noise (a, b)."""
+
+    noisy: np.ndarray | torch.Tensor
+    clean: np.ndarray | torch.Tensor
+    a: float | torch.Tensor
+    b: float | torch.Tensor
+
+
+# --- synthesis --------------------------------------------------------------------------
+
+def sample_pg_params(rng: np.random.Generator) -> tuple[float, float]:
+    """(a, b) from the paper's distribution: log10 a ~ U(-4, -1), log10 b = log10 a - 2.3 + U(-1.3, 1.3)."""
+    la = rng.uniform(*LOG10_A_RANGE)
+    lb = la + LOG10_B_OFFSET + rng.uniform(-LOG10_B_SPREAD, LOG10_B_SPREAD)
+    return 10.0 ** la, 10.0 ** lb
+
+
+def sample_tone_params(rng: np.random.Generator) -> tuple[float, float]:
+    """(gamma, scale) of the paper's tone mapping ``x**gamma * scale``."""
+    return rng.uniform(*GAMMA_RANGE), rng.uniform(*SCALE_RANGE)
+
+
+def add_pg_noise(x: np.ndarray, a: float, b: float, rng: np.random.Generator,
+                 clip: bool = True) -> np.ndarray:
+    """``x + N(0, 1) * sqrt(a*x + b)``, clipped to [0, 1] unless ``clip`` is False.
+
+    The variance is clamped at 0, so a negative ``b`` (or x < 0) never yields NaN.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    z = x + rng.standard_normal(x.shape) * np.sqrt(np.maximum(a * x + b, 0.0))
+    return np.clip(z, 0.0, 1.0) if clip else z
+
+
+def synthesize_pg(clean: np.ndarray, rng: np.random.Generator, *, tone: bool = True) -> PGSample:
+    """The paper's raw training pair from a gray image in [0, 1] (numpy, one image)."""
+    x = np.clip(np.asarray(clean, dtype=np.float64), 0.0, 1.0)
+    if tone:
+        g, s = sample_tone_params(rng)
+        x = x ** g * s
+    a, b = sample_pg_params(rng)
+    return PGSample(add_pg_noise(x, a, b, rng), x, a, b)
+
+
+def synthesize_pg_batch(clean: torch.Tensor, gen: torch.Generator, *, tone: bool = True) -> PGSample:
+    """Batched :func:`synthesize_pg` for training: ``clean`` (B, 1, H, W) in [0, 1].
+
+    Per-sample gamma / scale (when ``tone``) and (a, b); returns ``PGSample(noisy, clean,
+    a, b)`` with the tone-mapped target as ``clean`` and a, b as (B,) tensors, all on
+    ``clean``'s device, with no host syncs. Noisy output is clipped (raw files are).
+    """
+    import torch
+
+    bsz, dev, dt = clean.shape[0], clean.device, clean.dtype
+    u = torch.rand(bsz, 4, generator=gen, device=dev, dtype=torch.float64)
+    view = (bsz,) + (1,) * (clean.dim() - 1)
+    x = clean.clamp(0.0, 1.0)
+    if tone:
+        g = GAMMA_RANGE[0] + (GAMMA_RANGE[1] - GAMMA_RANGE[0]) * u[:, 0]
+        s = SCALE_RANGE[0] + (SCALE_RANGE[1] - SCALE_RANGE[0]) * u[:, 1]
+        x = x.pow(g.to(dt).view(view)) * s.to(dt).view(view)
+    # float64 for the parameters: b reaches 1e-9, harmless in float32 but kept exact.
+    la = LOG10_A_RANGE[0] + (LOG10_A_RANGE[1] - LOG10_A_RANGE[0]) * u[:, 2]
+    lb = la + LOG10_B_OFFSET + LOG10_B_SPREAD * (2.0 * u[:, 3] - 1.0)
+    a, b = 10.0 ** la, 10.0 ** lb
+    var = (a.to(dt).view(view) * x + b.to(dt).view(view)).clamp_min_(0.0)
+    noise = torch.randn(x.shape, generator=gen, device=dev, dtype=dt)
+    noisy = (x + noise * var.sqrt()).clamp_(0.0, 1.0)
+    return PGSample(noisy, x, a.to(dt), b.to(dt))
+
+
+# --- estimation -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PGEstimate:
+    """Fitted noise model ``sigma^2(y) = max(a*y + b, 0)`` (a >= 0; b may be negative).
+
+    ``levels``: level sets in the fit; ``smooth_fraction``: share of 2x2 blocks kept as
+    smooth; ``y_range``: (lowest, highest) clean level the level sets cover — outside it
+    the model is extrapolated; ``fallback``: "" for a full fit, else what was done instead
+    ("homoscedastic": one level only, a = 0; "noise-free": no detail at all, a = b = 0).
+    """
+
+    a: float
+    b: float
+    levels: int
+    smooth_fraction: float
+    y_range: tuple[float, float]
+    fallback: str = ""
+
+    def variance(self, y: np.ndarray | float) -> np.ndarray:
+        return np.maximum(self.a * np.asarray(y, dtype=np.float64) + self.b, 0.0)
+
+    def std(self, y: np.ndarray | float) -> np.ndarray:
+        return np.sqrt(self.variance(y))
+
+
+def clipped_moments(mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of ``clip(N(mu, sigma^2), 0, 1)`` (censored Gaussian), elementwise."""
+    from scipy.special import ndtr
+
+    s = np.maximum(sigma, 1e-12)
+    lo, hi = -mu / s, (1.0 - mu) / s
+    plo, phi_ = ndtr(lo), ndtr(hi)
+    dlo = np.exp(-0.5 * lo * lo) / math.sqrt(2 * math.pi)
+    dhi = np.exp(-0.5 * hi * hi) / math.sqrt(2 * math.pi)
+    inner = phi_ - plo
+    # Centred on mu, so that small variances do not cancel against mu^2.
+    d1 = s * (dlo - dhi) + (1.0 - mu) * (1.0 - phi_) - mu * plo  # E[Y] - mu
+    d2 = (s * s * (inner + lo * dlo - hi * dhi)
+          + (1.0 - mu) ** 2 * (1.0 - phi_) + mu * mu * plo)  # E[(Y - mu)^2]
+    return mu + d1, np.sqrt(np.maximum(d2 - d1 * d1, 0.0))
+
+
+def _haar(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Block means, diagonal details and H^2 + V^2 (detail energy) of the 2x2 blocks."""
+    h, w = plane.shape[0] // 2 * 2, plane.shape[1] // 2 * 2
+    p = plane[:h, :w]
+    z1, z2, z3, z4 = p[0::2, 0::2], p[0::2, 1::2], p[1::2, 0::2], p[1::2, 1::2]
+    mean = (z1 + z2 + z3 + z4) * 0.25
+    diag = (z1 - z2 - z3 + z4) * 0.5
+    hv = ((z1 + z2 - z3 - z4) * 0.5) ** 2 + ((z1 - z2 + z3 - z4) * 0.5) ** 2
+    return mean, diag, hv
+
+
+def _robust_std(d: np.ndarray) -> float:
+    """Std of ``d`` after dropping outliers (texture) beyond 5 MAD-stds.
+
+    Not the MAD itself: clipped noise is far from Gaussian and its MAD/std ratio depends
+    on how much is clipped, while the clipped model predicts the std. The cut is wide
+    enough to keep virtually all clipped noise.
+    """
+    s0 = float(np.median(np.abs(d))) / _MAD_TO_STD
+    if s0 > 0:
+        d = d[np.abs(d) <= 5.0 * s0]
+    return float(np.sqrt(np.mean(d * d))) if d.size else 0.0
+
+
+def _level_sets(level: np.ndarray, mean: np.ndarray, diag: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per level set (equal-count bins of ``level``): mean of block means, robust std, count."""
+    n_levels = int(np.clip(level.size // MIN_PER_LEVEL, 1, MAX_LEVELS))
+    order = np.argsort(level, kind="stable")
+    ym, sd, cnt = [], [], []
+    for idx in np.array_split(order, n_levels):
+        ym.append(float(mean[idx].mean()))
+        sd.append(_robust_std(diag[idx]))
+        cnt.append(idx.size)
+    return np.array(ym), np.array(sd), np.array(cnt, dtype=np.float64)
+
+
+_GRID = np.linspace(-0.5, 1.5, 2001)  # clean levels for the clipped-model tables
+
+
+def _model_curve(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+    """(observed mean, observed std) of the clipped model along ``_GRID``."""
+    m, s = clipped_moments(_GRID, np.sqrt(np.maximum(a * _GRID + b, VAR_FLOOR)))
+    # Monotone for np.interp (flat where everything is clipped).
+    return np.maximum.accumulate(m) + _GRID * 1e-12, s
+
+
+def _fit(ym: np.ndarray, sd: np.ndarray, cnt: np.ndarray) -> tuple[float, float]:
+    """Robust fit of (a, b) to level sets, through the clipped model (see module doc)."""
+    from scipy.optimize import least_squares
+
+    ok = (sd > 0) & (ym > 1e-4) & (ym < 1 - 1e-4)
+    ym, sd, cnt = ym[ok], sd[ok], cnt[ok]
+    if ym.size < 2:
+        raise ValueError("fewer than two usable level sets")
+    # Parameterise by the variances at two anchor levels: both positive (logs) and
+    # comparable in scale, unlike (a, b), which differ by orders of magnitude.
+    y0, y1 = float(np.quantile(ym, 0.1)), float(np.quantile(ym, 0.9))
+    if y1 - y0 < 1e-3:
+        raise ValueError("level sets span too narrow a range")
+
+    def ab(q: np.ndarray) -> tuple[float, float]:
+        v0, dv = math.exp(q[0]), math.exp(q[1])
+        a = dv / (y1 - y0)
+        return a, v0 - a * y0
+
+    def resid(q: np.ndarray) -> np.ndarray:
+        m, s = _model_curve(*ab(q))
+        pred = np.interp(np.interp(ym, m, _GRID), _GRID, s)
+        # Sampling error of a std from n values, plus 3 % for texture left in the sets.
+        err = pred * np.sqrt(0.5 / cnt + 0.03 ** 2) + 1e-9
+        return (sd - pred) / err
+
+    # Start: straight line through the variances of the level sets, ignoring clipping.
+    slope, icpt = np.polyfit(ym, sd * sd, 1)
+    slope = max(slope, 1e-3 * float(np.mean(sd * sd)))
+    v0 = max(slope * y0 + icpt, 0.1 * float(np.min(sd * sd)) + 1e-12)
+    q0 = np.array([math.log(v0), math.log(slope * (y1 - y0) + 1e-15)])
+    res = least_squares(resid, q0, loss="soft_l1", f_scale=2.0, method="trf",
+                        bounds=([-40.0, -40.0], [5.0, 5.0]))
+    return ab(res.x)
+
+
+def estimate_pg(plane: np.ndarray, passes: int = 2) -> PGEstimate:
+    """Poisson-Gaussian parameters (a, b) of one noisy 2D plane, normalised to [0, 1].
+
+    See the module docstring for the method (Foi et al. 2008). The plane may be clipped to
+    [0, 1]; values outside are accepted (unclipped data). Raises :class:`TooSmallError`
+    (a ValueError) below ``MIN_BLOCKS`` 2x2 blocks, and ValueError when nothing is
+    measurable (every sample clipped to the same bound, or non-finite values).
+    Falls back to a homoscedastic fit (a = 0) when the plane holds a single level, and
+    returns a = b = 0 when it holds no noise at all.
+    """
+    from scipy.ndimage import binary_erosion, uniform_filter
+
+    z = np.asarray(plane, dtype=np.float64)
+    if z.ndim != 2:
+        raise ValueError(f"expected a 2D plane, got shape {z.shape}")
+    if (z.shape[0] // 2) * (z.shape[1] // 2) < MIN_BLOCKS:
+        raise TooSmallError(f"{z.shape[1]}x{z.shape[0]} is too small for a noise-model estimate")
+    if not np.isfinite(z).all():
+        raise ValueError("plane holds non-finite values")
+    if (z <= 0).all() or (z >= 1).all():
+        raise ValueError("every sample is clipped: the noise cannot be measured")
+    mean, diag, hv = _haar(z)
+    if not diag.any():
+        return PGEstimate(0.0, 0.0, 1, 1.0, (float(mean.min()), float(mean.max())), "noise-free")
+    # Neighbourhood mean without the block itself: the block's own noise then cannot
+    # decide which level set it falls in, so its mean and detail are unbiased there.
+    k2 = WINDOW * WINDOW
+    level = (uniform_filter(mean, WINDOW, mode="reflect") * k2 - mean) / (k2 - 1)
+    hv_local = uniform_filter(hv, WINDOW, mode="reflect") * 0.5
+    flat_mean, flat_diag = mean.ravel(), diag.ravel()
+
+    smooth = np.ones(mean.shape, dtype=bool)
+    a = b = None
+    for it in range(passes + 1):
+        if it > 0:
+            # Smooth: horizontal/vertical detail energy no more than noise would give.
+            # They are orthogonal to the diagonal detail, so the test does not bias it.
+            mo, so = _model_curve(a, b)
+            pred = np.interp(np.interp(level, mo, _GRID), _GRID, so) ** 2
+            smooth = binary_erosion(hv_local <= SMOOTH_RATIO * pred + 1e-12, iterations=1,
+                                    border_value=1)
+            if smooth.sum() < 4 * MIN_PER_LEVEL:  # too little: keep the previous fit
+                break
+        sel = smooth.ravel()
+        ym, sd, cnt = _level_sets(level.ravel()[sel], flat_mean[sel], flat_diag[sel])
+        try:
+            a, b = _fit(ym, sd, cnt)
+            fallback = ""
+        except ValueError:
+            if it > 0:
+                break
+            # One level only: a and b cannot be told apart; report a constant variance.
+            v = float(np.sum(cnt * sd * sd) / cnt.sum())
+            a, b, fallback = 0.0, v, "homoscedastic"
+        n_levels = int(ym.size)
+        span = (float(ym.min()), float(ym.max()))
+        frac = float(sel.mean())
+        if fallback:
+            break
+    return PGEstimate(float(a), float(b), n_levels, frac, span, fallback)
