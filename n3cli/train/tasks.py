@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from n3cli.data.degrade import add_gaussian_noise, noise_level_map, sample_sigmas
+from n3cli.data.pg_noise import LOG10_B_OFFSET, synthesize_pg_batch
 from n3cli.models.arch import get_arch
 from n3cli.models.descriptor import ModelDescriptor
 from n3cli.models.registry import descriptor_for
@@ -134,6 +135,38 @@ class SRTask:
         return get_arch("n3net-sr").describe(config)
 
 
+class RawPGTask(_Denoising):
+    """Poisson-Gaussian raw noise, the paper's synthesis (spec section 5): each gray crop
+    tone-mapped ``x^g * s``, (a, b) drawn per sample, the noisy plane clipped to [0, 1];
+    the input is [noisy, a map, b map] as the engine feeds an ``n3net-raw`` model.
+
+    A validation level is ``log10 a``, with ``b = a / 10^2.3`` (the middle of the b range)
+    and no tone mapping: the same cases at every evaluation."""
+
+    def __init__(self, cfg: TaskConfig):
+        pass
+
+    @staticmethod
+    def _input(noisy: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        view = (-1, 1, 1, 1)
+        return torch.cat([noisy, a.view(view).expand_as(noisy), b.view(view).expand_as(noisy)], dim=1)
+
+    def make_batch(self, clean, gen):
+        s = synthesize_pg_batch(clean, gen)
+        return self._input(s.noisy, s.a, s.b), s.clean, None
+
+    def make_case(self, clean, level, gen):
+        a = torch.full((clean.shape[0],), 10.0 ** float(level), device=clean.device, dtype=clean.dtype)
+        b = a * 10.0 ** LOG10_B_OFFSET
+        var = (a.view(-1, 1, 1, 1) * clean + b.view(-1, 1, 1, 1)).clamp_min(0.0)
+        noise = torch.randn(clean.shape, generator=gen, device=clean.device, dtype=clean.dtype)
+        noisy = (clean + noise * var.sqrt()).clamp(0.0, 1.0)
+        return self._input(noisy, a, b), clean
+
+    def descriptor(self, config):
+        return get_arch("n3net-raw").describe(config, task="raw-denoise")
+
+
 def make_task(cfg: TaskConfig) -> Task:
     if cfg.kind == "gauss":
         return GaussTask(cfg)
@@ -141,4 +174,6 @@ def make_task(cfg: TaskConfig) -> Task:
         return BlindGaussTask(cfg)
     if cfg.kind == "sr":
         return SRTask(cfg)
+    if cfg.kind == "raw-pg":
+        return RawPGTask(cfg)
     raise ValueError(f"unknown task {cfg.kind}")
