@@ -22,7 +22,8 @@ from n3cli.io.batch import Plan, PlanItem, preview_path
 from n3cli.io.image import DEFAULT_MAX_PIXELS, Image
 from n3cli.io.reader import read_image
 from n3cli.io.writer import JPEG_QUALITY, write_image
-from n3cli.engine.runner import DEFAULT_GRAY_ON_COLOR, estimate_seconds, restore_image, sigma_conditions
+from n3cli.engine.runner import (DEFAULT_GRAY_ON_COLOR, estimate_seconds, plane_passes, restore_image,
+                                sigma_conditions)
 
 GRAY_ON_COLOR_HINT = "a colour model gives better results on colour photos"
 
@@ -54,6 +55,10 @@ class DenoiseOptions(JobOptions):
     """``n3 denoise``'s options: the shared ones and the noise level."""
 
     sigma: float | None = None  # None: estimate per image (--sigma auto)
+    # Camera raw files (recognised by content; see n3cli.app.raw):
+    noise: tuple[tuple[float, float], ...] | None = None  # (a, b) per CFA plane; None: from the file
+    render: str | None = None  # also write an sRGB rendering: "tiff" or "png"
+    raw_only: bool = False  # --raw: every input must be a camera raw
 
 
 @dataclass
@@ -67,6 +72,8 @@ class ItemResult:
     exit_code: int = 0
     sigma: float | None = None
     sigma_source: str = ""  # "given" or "estimated"
+    noise: list[list[float]] | None = None  # raw: (a, b) per CFA plane
+    noise_source: str = ""  # raw: "given", "dng-noise-profile" or "estimated"
     model: str | None = None
     image: str = ""  # e.g. "640x480 16-bit RGB PNG"
     seconds: float = 0.0
@@ -77,7 +84,8 @@ class ItemResult:
     error: BaseException | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k != "error" and not (k == "rank" and v is None)}
+        d = {k: v for k, v in self.__dict__.items() if k != "error" and not (k == "rank" and v is None)
+             and not (k in ("noise", "noise_source") and not v)}
         if d["sigma"] is not None:
             d["sigma"] = round(float(d["sigma"]), 3)
         d["seconds"] = round(d["seconds"], 3)
@@ -205,7 +213,7 @@ class ImageJob:
         key = (name, img.channels)
         area = self._work_mpixels(desc, img)
         if key not in self._rates:
-            planes = 3 if (desc.packing == "gray" and img.color) else 1
+            planes = plane_passes(desc, img.channels)
             prior = planes * self.opts.ensemble * estimate_seconds(img.height, img.width, desc, self.device)
             if prior < 2.5:
                 return prior
@@ -265,6 +273,12 @@ class Denoiser(ImageJob):
 
     # -- one file -----------------------------------------------------------------------
     def process(self, item: PlanItem) -> ItemResult:
+        from n3cli.app.raw import RawJob, looks_like_raw
+
+        if looks_like_raw(item.src):
+            return RawJob(self).process(item)
+        if self.opts.raw_only:
+            raise UsageError(f"{item.src}: not a camera raw file (--raw)", "drop --raw to denoise images")
         t0 = time.perf_counter()
         img = self.read(item)
         notes = list(img.notes)

@@ -117,9 +117,10 @@ def job_fields(kw: dict[str, Any], device: str, threads: int | None) -> dict[str
 
 def run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], default_suffix: str,
               make_job: Callable[[str, int | None, Any], Any], title: str,
-              start_note: Callable[[Any], str | None] = lambda plan: None) -> None:
+              start_note: Callable[[Any], str | None] = lambda plan: None, raw_inputs: bool = False) -> None:
     """Plan ``inputs``, share the plan among torchrun ranks, run ``make_job(device,
     threads, reporter)``'s ``process`` on this rank's items, report and exit.
+    ``raw_inputs``: camera raw files are inputs (written as DNG), not skipped.
 
     Exit codes: 0 all done, 1 some file failed (on any rank), 2 usage error, 128+signal
     when interrupted (finished outputs are kept; rerunning resumes).
@@ -136,7 +137,7 @@ def run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], 
     fmt_name = normalize_format(kw["fmt"]) if kw["fmt"] else None
     full_plan = plan_batch(list(inputs), PlanOptions(output=kw["output"], suffix=suffix, fmt=fmt_name,
                                                      recursive=kw["recursive"], overwrite=kw["overwrite"],
-                                                     in_place=kw["in_place"]))
+                                                     in_place=kw["in_place"], raw=raw_inputs))
     plan = share(full_plan, dist)
     single = len(full_plan.items) == 1 and not any(p.is_dir() for p in inputs) and not dist.enabled
     as_json = kw["as_json"]

@@ -22,6 +22,9 @@ Examples:
   n3 denoise *.jpg --json > report.json     machine-readable report on stdout
   torchrun --nproc-per-node 4 -m n3cli denoise photos/ -o clean/ -r
                                             one folder shared by 4 GPUs (or CPU processes)
+  n3 denoise IMG_0042.CR2                   camera raw -> IMG_0042_denoised.dng
+  n3 denoise IMG_0042.NEF --render tiff     ... and a 16-bit sRGB TIFF beside it
+  n3 denoise IMG.ARW --noise 0.002,4e-6     Poisson-Gaussian noise a,b given (normalised)
 
 \b
 Output: same format, bit depth and channels as the input (PNG, TIFF, JPEG at
@@ -64,32 +67,45 @@ def parse_sigma(value: str | None) -> float | None:
 @click.option("--gray-on-color", type=click.Choice(GRAY_ON_COLOR_CHOICES), default="rgb",
               show_default=True, help="How a gray model treats colour images.")
 @job_options
-@click.option("--raw", is_flag=True, help="Input is a camera raw file (not supported yet).")
+@click.option("--noise", metavar="A,B", default=None,
+              help="Raw files: Poisson-Gaussian noise a,b (normalised units), or 8 numbers, one pair "
+                   "per CFA position. Default: the file's NoiseProfile, else estimated.")
+@click.option("--render", type=click.Choice(["tiff", "png"]), default=None,
+              help="Raw files: also write a 16-bit sRGB rendering of the DNG (through LibRaw).")
+@click.option("--raw", is_flag=True, help="Every input must be a camera raw (raws are recognised anyway).")
 @click.pass_context
 def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, model: str, gray_on_color: str,
-            raw: bool, **kw) -> None:
-    """Remove Gaussian noise from images with an N3Net.
+            noise: str | None, render: str | None, raw: bool, **kw) -> None:
+    """Remove noise from images and camera raw files with an N3Net.
 
     INPUT is one or more image files or folders. Without --sigma the noise level of
     each image is estimated. Messages go to stderr; stdout is for --json / --dry-run.
     """
-    if raw:
-        raise UsageError("--raw: camera raw denoising is not supported yet")
     if not inputs:
         raise UsageError("no input given", "e.g. n3 denoise photo.png --sigma 25 (see n3 denoise --help)")
     level = parse_sigma(sigma)
+    if noise is not None:
+        from n3cli.app.raw import parse_noise  # numpy only
+
+        noise_pairs = parse_noise(noise)
+    else:
+        noise_pairs = None
 
     def make_job(device: str, threads: int | None, reporter):
         from n3cli.app.batch import DenoiseOptions, Denoiser  # torch: only for real work
 
-        opts = DenoiseOptions(sigma=level, model=model, gray_on_color=gray_on_color,
-                              **job_fields(kw, device, threads))
+        opts = DenoiseOptions(sigma=level, model=model, gray_on_color=gray_on_color, noise=noise_pairs,
+                              render=render, raw_only=raw, **job_fields(kw, device, threads))
         return Denoiser(opts, reporter)
 
     def start_note(plan) -> str | None:  # --sigma auto given explicitly needs no reminder
-        return "no --sigma given: estimating each image's noise level (--sigma auto)" if sigma is None else None
+        from n3cli.io.formats import RAW_EXTENSIONS
 
-    run_batch(ctx, inputs, kw, DEFAULT_SUFFIX, make_job, "n3 denoise summary", start_note)
+        images = [i for i in plan.to_run() if i.src.suffix.lower() not in RAW_EXTENSIONS]
+        return ("no --sigma given: estimating each image's noise level (--sigma auto)"
+                if sigma is None and images else None)
+
+    run_batch(ctx, inputs, kw, DEFAULT_SUFFIX, make_job, "n3 denoise summary", start_note, raw_inputs=True)
 
 
 COMMANDS = [denoise]

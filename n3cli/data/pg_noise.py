@@ -57,6 +57,7 @@ MIN_PER_LEVEL = 200  # blocks per level set: the std of one level is then good t
 MAX_LEVELS = 64
 WINDOW = 5  # neighbourhood (in blocks) for the smoothness test and the level-set means
 SMOOTH_RATIO = 1.6  # local H/V energy <= this x predicted variance (chi2(50) 99.9 %: 1.73)
+ERODE = 1
 VAR_FLOOR = 1e-12  # the model variance is clamped here (b < 0 below y = -b/a)
 
 
@@ -174,15 +175,22 @@ def clipped_moments(mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.n
     return mu + d1, np.sqrt(np.maximum(d2 - d1 * d1, 0.0))
 
 
-def _haar(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Block means, diagonal details and H^2 + V^2 (detail energy) of the 2x2 blocks."""
+def _haar(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Block means and the diagonal, horizontal and vertical details of the 2x2 blocks."""
     h, w = plane.shape[0] // 2 * 2, plane.shape[1] // 2 * 2
     p = plane[:h, :w]
     z1, z2, z3, z4 = p[0::2, 0::2], p[0::2, 1::2], p[1::2, 0::2], p[1::2, 1::2]
     mean = (z1 + z2 + z3 + z4) * 0.25
     diag = (z1 - z2 - z3 + z4) * 0.5
-    hv = ((z1 + z2 - z3 - z4) * 0.5) ** 2 + ((z1 - z2 + z3 - z4) * 0.5) ** 2
-    return mean, diag, hv
+    return mean, diag, (z1 + z2 - z3 - z4) * 0.5, (z1 - z2 + z3 - z4) * 0.5
+
+
+def _neighbours_mean(x: np.ndarray) -> np.ndarray:
+    """Mean over the WINDOW x WINDOW neighbourhood of each block, the block itself left out."""
+    from scipy.ndimage import uniform_filter
+
+    k2 = WINDOW * WINDOW
+    return (uniform_filter(x, WINDOW, mode="reflect") * k2 - x) / (k2 - 1)
 
 
 def _robust_std(d: np.ndarray) -> float:
@@ -267,7 +275,7 @@ def estimate_pg(plane: np.ndarray, passes: int = 2) -> PGEstimate:
     Falls back to a homoscedastic fit (a = 0) when the plane holds a single level, and
     returns a = b = 0 when it holds no noise at all.
     """
-    from scipy.ndimage import binary_erosion, uniform_filter
+    from scipy.ndimage import binary_erosion
 
     z = np.asarray(plane, dtype=np.float64)
     if z.ndim != 2:
@@ -278,14 +286,18 @@ def estimate_pg(plane: np.ndarray, passes: int = 2) -> PGEstimate:
         raise ValueError("plane holds non-finite values")
     if (z <= 0).all() or (z >= 1).all():
         raise ValueError("every sample is clipped: the noise cannot be measured")
-    mean, diag, hv = _haar(z)
+    mean, diag, hd, vd = _haar(z)
     if not diag.any():
         return PGEstimate(0.0, 0.0, 1, 1.0, (float(mean.min()), float(mean.max())), "noise-free")
-    # Neighbourhood mean without the block itself: the block's own noise then cannot
-    # decide which level set it falls in, so its mean and detail are unbiased there.
-    k2 = WINDOW * WINDOW
-    level = (uniform_filter(mean, WINDOW, mode="reflect") * k2 - mean) / (k2 - 1)
-    hv_local = uniform_filter(hv, WINDOW, mode="reflect") * 0.5
+    # Neighbourhood statistics leave the block itself out: its own noise then decides
+    # neither its level set nor whether it counts as smooth, so its mean and detail are
+    # unbiased however strict the selection (clipped, non-Gaussian noise included).
+    level = _neighbours_mean(mean)
+    # Texture: the neighbours' spread of horizontal / vertical details around their
+    # local mean (a linear shading shifts the mean, not the spread).
+    hv_local = 0.5 * (_neighbours_mean(hd * hd) - _neighbours_mean(hd) ** 2
+                      + _neighbours_mean(vd * vd) - _neighbours_mean(vd) ** 2)
+    hv_local *= (WINDOW * WINDOW - 1) / (WINDOW * WINDOW - 2)  # one dof spent on the mean
     flat_mean, flat_diag = mean.ravel(), diag.ravel()
 
     smooth = np.ones(mean.shape, dtype=bool)
@@ -296,8 +308,9 @@ def estimate_pg(plane: np.ndarray, passes: int = 2) -> PGEstimate:
             # They are orthogonal to the diagonal detail, so the test does not bias it.
             mo, so = _model_curve(a, b)
             pred = np.interp(np.interp(level, mo, _GRID), _GRID, so) ** 2
-            smooth = binary_erosion(hv_local <= SMOOTH_RATIO * pred + 1e-12, iterations=1,
-                                    border_value=1)
+            smooth = hv_local <= SMOOTH_RATIO * pred + 1e-12
+            if ERODE:
+                smooth = binary_erosion(smooth, iterations=ERODE, border_value=1)
             if smooth.sum() < 4 * MIN_PER_LEVEL:  # too little: keep the previous fit
                 break
         sel = smooth.ravel()

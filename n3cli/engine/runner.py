@@ -77,6 +77,13 @@ def plane_conditions(conditions: Conditions | None, i: int, planes: int) -> Cond
     return out
 
 
+def plane_passes(desc: ModelDescriptor, channels: int) -> int:
+    """How many times the model runs on an image of ``channels`` planes (one pass each)."""
+    if desc.image_channels == 1 and desc.packing != "y" and channels > 1:
+        return channels  # a colour image per channel, or the planes of a mosaic
+    return 1
+
+
 def sigma_conditions(sigma: float | None) -> Conditions:
     """The conditioning of a Gaussian denoiser: sigma in 8-bit units -> {"sigma": sigma/255}."""
     return {} if sigma is None else {"sigma": float(sigma) / 255.0}
@@ -138,10 +145,14 @@ def _run_packed(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, cond
         image = image[..., None]
     c = image.shape[2]
     run = lambda p: _run_planes(model, desc, p, conditions, forward, ensemble)  # noqa: E731
-    if desc.packing == "bayer" and desc.image_channels == 1:
-        # Each CFA plane with its own noise model (the paper's raw protocol).
-        return np.concatenate([_run_planes(model, desc, image[..., i:i + 1], plane_conditions(conditions, i, c),
-                                           forward, ensemble) for i in range(c)], axis=2)
+    def per_plane(planes: np.ndarray) -> np.ndarray:
+        n = planes.shape[2]
+        return np.concatenate([_run_planes(model, desc, planes[..., i:i + 1], plane_conditions(conditions, i, n),
+                                           forward, ensemble) for i in range(n)], axis=2)
+
+    if desc.image_channels == 1 and (desc.packing == "bayer" or c not in (1, 3)):
+        # One plane at a time, each with its own conditions (CFA planes of a raw mosaic).
+        return per_plane(image)
     if desc.packing == "y":
         return _run_luminance(run, desc.scale, image)
     if c == desc.image_channels:
@@ -152,7 +163,7 @@ def _run_packed(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, cond
         if gray_on_color not in GRAY_ON_COLOR_STRATEGIES:
             raise ValueError(f"gray_on_color must be one of {GRAY_ON_COLOR_STRATEGIES}")
         if gray_on_color == "rgb":
-            return np.concatenate([run(image[..., i:i + 1]) for i in range(3)], axis=2)
+            return per_plane(image)
         opp = image @ _OPP.T
         opp[..., 1:] += _CHROMA_SHIFT
         out = np.concatenate([run(opp[..., i:i + 1]) for i in range(3)], axis=2)
@@ -273,9 +284,7 @@ def restore_image(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, co
         model = inference_model(model, device, dtype)
     budget = memory.parse_size(max_memory)
     c = 1 if image.ndim == 2 else image.shape[2]
-    planes = 3 if (desc.packing == "gray" and c == 3) else 1
-    if desc.packing == "bayer" and desc.image_channels == 1:
-        planes = c
+    planes = plane_passes(desc, c)
     planes *= check_ensemble(ensemble)  # progress counts every pass
     base = make_forward(model, device, dtype)
     state = {"plane": 0}

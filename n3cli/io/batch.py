@@ -5,7 +5,7 @@ executed by :mod:`n3cli.app.batch`. Rules:
 
 - explicit files are always inputs (a missing one is a usage error); folders contribute
   their image files (sub-folders with ``recursive``), skipping hidden/system files,
-  non-images, camera raws, our temp files, earlier outputs (stem ends with the suffix)
+  non-images, camera raws (unless ``raw``: then they are inputs written as DNG), our temp files, earlier outputs (stem ends with the suffix)
   and the output folder itself;
 - an output goes next to its input as ``<stem><suffix><ext>``, or under ``output_dir``
   mirroring the walked tree; ``output_file`` names the single output of a single input;
@@ -25,6 +25,7 @@ from n3cli.io.formats import (IMAGE_EXTENSIONS, RAW_EXTENSIONS, format_for_exten
 from n3cli.io.image import RAW_MESSAGE
 
 DEFAULT_SUFFIX = "_denoised"
+DNG_EXTENSION = ".dng"  # what a camera raw becomes
 PREVIEW_SUFFIX = "_preview"  # before/after sheets (``--preview``) next to outputs
 
 
@@ -60,6 +61,7 @@ class PlanOptions:
     recursive: bool = False
     overwrite: bool = False
     in_place: bool = False
+    raw: bool = False  # camera raws are inputs too (n3 denoise), written as DNG
 
 
 def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
@@ -79,7 +81,7 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         if p.is_dir():
             sources += [(f, p) for f in _walk(p, opts, out if out_is_dir else None, plan)]
         elif p.exists():
-            if p.suffix.lower() in RAW_EXTENSIONS:
+            if p.suffix.lower() in RAW_EXTENSIONS and not opts.raw:
                 raise UsageError(f"{p}: {RAW_MESSAGE}")
             sources.append((p, None))
         else:
@@ -93,7 +95,7 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         if len(sources) > 1:
             raise UsageError(f"-o {out} names one file but there are {len(sources)} inputs",
                              "give a directory")
-        if format_for_extension(out) is None:
+        if format_for_extension(out) is None and not (opts.raw and out.suffix.lower() == DNG_EXTENSION):
             raise UsageError(f"-o {out}: n3 cannot write {out.suffix or 'files without an extension'}",
                              "use .png, .tif, .jpg, .bmp or .webp")
         if opts.fmt and format_for_extension(out) != opts.fmt:
@@ -117,7 +119,8 @@ def _output_is_dir(out: Path | None) -> bool:
     if out.exists():
         return False
     # "-o x.png" names a file (an error for several inputs), "-o results" a folder.
-    return format_for_extension(out) is None and out.suffix.lower() not in IMAGE_EXTENSIONS
+    return (format_for_extension(out) is None and out.suffix.lower() not in IMAGE_EXTENSIONS
+            and out.suffix.lower() not in RAW_EXTENSIONS)
 
 
 def _walk(folder: Path, opts: PlanOptions, out_dir: Path | None, plan: Plan) -> list[Path]:
@@ -146,7 +149,7 @@ def _ignore_reason(f: Path, opts: PlanOptions) -> str:
     if is_hidden_or_system(f):
         return "hidden or system file"
     if ext in RAW_EXTENSIONS:
-        return RAW_MESSAGE
+        return "" if opts.raw else RAW_MESSAGE
     if ext not in IMAGE_EXTENSIONS:
         return "not an image"
     if opts.suffix and f.stem.endswith(opts.suffix):
@@ -162,7 +165,8 @@ def _destination(src: Path, root: Path | None, out: Path | None, out_is_dir: boo
         return src
     if out is not None and not out_is_dir:
         return out
-    name = f"{src.stem}{opts.suffix}{output_extension(src, opts.fmt)}"
+    raw = opts.raw and src.suffix.lower() in RAW_EXTENSIONS
+    name = f"{src.stem}{opts.suffix}{DNG_EXTENSION if raw else output_extension(src, opts.fmt)}"
     if out is None:
         return src.with_name(name)
     rel = src.parent.relative_to(root) if root is not None else Path()

@@ -17,7 +17,7 @@ from n3cli.errors import ImageReadError
 
 DEFAULT_MAX_PIXELS = 100_000_000
 ORIENTATION_TAG = 0x0112
-RAW_MESSAGE = "camera raw files need --raw (not supported yet)"
+RAW_MESSAGE = "a camera raw file: only n3 denoise reads raw files (it writes a DNG)"
 
 
 @dataclass

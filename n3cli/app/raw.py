@@ -1,0 +1,219 @@
+"""Camera raw denoising: a Bayer mosaic in, a DNG of the denoised mosaic out.
+
+The noise model of a file is Poisson-Gaussian per CFA plane, ``variance = a*x + b`` in
+normalised units, from (first that applies) ``--noise``, the DNG NoiseProfile tag, or
+an estimate from the image itself (:func:`n3cli.data.pg_noise.estimate_pg`). The model's
+descriptor names the conditioning it takes and :func:`conditions_for` turns the noise
+model into exactly those maps: ``a`` and ``b`` for a raw model, or a per-pixel ``sigma``
+map (``sqrt(a*x + b)``) for a Gaussian blind denoiser, which is how the bundled
+``n3net-blind`` denoises raw files while no raw model is installed. The engine then runs
+the four half-resolution planes one at a time, each with its own noise model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from n3cli.errors import ModelNotFoundError, UsageError
+
+DEFAULT_RAW_MODEL = "n3net-raw"
+FALLBACK_RAW_MODEL = "n3net-blind"  # with a per-pixel sigma map, until a raw model is installed
+RENDER_FORMATS = ("tiff", "png")
+_SIGMA_SMOOTHING = 5  # box size (plane pixels) of the signal estimate under a sigma map
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """(a, b) for each of the four CFA planes (position order) and where it came from:
+    "given", "dng-noise-profile" or "estimated"."""
+
+    planes: tuple[tuple[float, float], ...]
+    source: str
+
+    def to_list(self) -> list[list[float]]:
+        return [[float(f"{a:.6g}"), float(f"{b:.6g}")] for a, b in self.planes]
+
+    def describe(self) -> str:
+        a = [p[0] for p in self.planes]
+        b = [p[1] for p in self.planes]
+        return f"a {min(a):.3g}..{max(a):.3g}, b {min(b):.3g}..{max(b):.3g} ({self.source})"
+
+
+def parse_noise(text: str) -> tuple[tuple[float, float], ...]:
+    """``--noise a,b`` (every plane) or ``a1,b1,...,a4,b4`` (per CFA position)."""
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise UsageError(f"bad --noise '{text}'", "give a,b or a1,b1,a2,b2,a3,b3,a4,b4 (numbers)") from None
+    if len(values) not in (2, 8) or not all(np.isfinite(values)):
+        raise UsageError(f"--noise takes 2 or 8 numbers, not {len(values)}",
+                         "a,b for every plane or one pair per CFA position")
+    pairs = tuple(zip(values[::2], values[1::2]))
+    if any(a < 0 for a, _ in pairs) or any(a * 1 + b <= 0 for a, b in pairs):
+        raise UsageError(f"--noise {text}: a must be >= 0 and a + b > 0", "e.g. --noise 0.001,1e-5")
+    return pairs * 4 if len(pairs) == 1 else pairs
+
+
+def noise_model(raw, given: tuple[tuple[float, float], ...] | None = None) -> NoiseModel:
+    """The noise of ``raw`` (a :class:`~n3cli.io.raw.RawMosaic`): given, from the DNG
+    NoiseProfile (one pair for all planes, one per colour, or one per position), or
+    estimated on each plane."""
+    if given:
+        return NoiseModel(tuple(given), "given")
+    profile = raw.metadata.noise_profile
+    if profile:
+        pairs = _profile_per_position(profile, raw.cfa)
+        if pairs is not None:
+            return NoiseModel(pairs, "dng-noise-profile")
+    from n3cli.data.estimate import TooSmallError
+    from n3cli.data.pg_noise import estimate_pg
+
+    pairs = []
+    for plane in raw.planes:
+        try:
+            e = estimate_pg(np.clip(plane, 0.0, 1.0))
+        except (TooSmallError, ValueError) as err:
+            raise UsageError(f"{raw.source}: cannot estimate the noise ({err})", "give --noise a,b") from None
+        pairs.append((float(e.a), float(e.b)))
+    return NoiseModel(tuple(pairs), "estimated")
+
+
+def _profile_per_position(profile, cfa: str) -> tuple[tuple[float, float], ...] | None:
+    pairs = tuple((float(a), float(b)) for a, b in profile)
+    if len(pairs) == 1:
+        return pairs * 4
+    if len(pairs) == 4:
+        return pairs
+    if len(pairs) == 3:  # per colour plane R, G, B (DNG CFAPlaneColor order)
+        return tuple(pairs["RGB".index(c)] for c in cfa)
+    return None
+
+
+def conditions_for(conditioning: tuple[str, ...], planes: np.ndarray, noise: NoiseModel) -> dict:
+    """The maps a model's descriptor asks for, from the noise model of the four planes
+    (``planes``: H x W x 4 in [0, 1]): ``a``/``b`` per plane, or ``sigma`` per pixel."""
+    out: dict = {}
+    for name in conditioning:
+        if name == "a":
+            out["a"] = [a for a, _ in noise.planes]
+        elif name == "b":
+            out["b"] = [b for _, b in noise.planes]
+        elif name == "sigma":
+            from scipy.ndimage import uniform_filter
+
+            sig = np.empty_like(planes)
+            for i, (a, b) in enumerate(noise.planes):
+                signal = uniform_filter(planes[..., i], _SIGMA_SMOOTHING, mode="reflect")
+                sig[..., i] = np.sqrt(np.maximum(a * np.clip(signal, 0.0, 1.0) + b, 0.0))
+            out["sigma"] = sig
+        else:
+            raise UsageError(f"the model needs a '{name}' map, which a raw noise model does not give",
+                             "choose a raw or blind denoiser with --model")
+    return out
+
+
+def looks_like_raw(path: Path) -> bool:
+    """A camera raw by content: ordinary image containers are ruled out from their first
+    bytes; anything else is a raw when LibRaw can open it."""
+    from n3cli.io.formats import sniff
+    from n3cli.io.raw import is_camera_raw
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False  # the image reader reports why
+    if sniff(head) in ("png", "jpeg") or head[:4] in (b"GIF8", b"RIFF") or head[:2] == b"BM":
+        return False
+    return is_camera_raw(path)
+
+
+def render_path(dst: Path, fmt: str) -> Path:
+    """Where ``--render FMT`` puts the sRGB rendering of the DNG ``dst``."""
+    return dst.with_suffix(".tif" if fmt == "tiff" else ".png")
+
+
+class RawJob:
+    """The raw half of :class:`~n3cli.app.batch.Denoiser`: it shares the job's model cache,
+    engine runner and options (``noise``, ``render``)."""
+
+    def __init__(self, job):
+        self.job = job
+
+    def choose(self) -> tuple[str, list[str]]:
+        opts = self.job.opts
+        if opts.model != "auto":
+            return opts.model, []
+        try:
+            self.job.load(DEFAULT_RAW_MODEL)
+            return DEFAULT_RAW_MODEL, []
+        except ModelNotFoundError:
+            return FALLBACK_RAW_MODEL, [f"{DEFAULT_RAW_MODEL} is not installed: {FALLBACK_RAW_MODEL} "
+                                        "with a per-pixel sigma map from the raw noise model"]
+
+    def process(self, item):
+        from n3cli.app.batch import ItemResult
+        from n3cli.io.dng import render_srgb16, write_dng
+        from n3cli.io.raw import mosaic_from_planes, read_raw
+
+        opts = self.job.opts
+        t0 = time.perf_counter()
+        raw = read_raw(item.src)
+        if item.dst.suffix.lower() != ".dng":
+            raise UsageError(f"{item.src} is a camera raw: its output is a DNG, not {item.dst.suffix or 'no extension'}",
+                             "use -o name.dng or a folder; --render tiff|png adds an sRGB rendering")
+        name, notes = self.choose()
+        model, spec = self.job.load(name)
+        desc = spec.descriptor
+        if desc.task not in ("raw-denoise", "denoise") or desc.image_channels != 1:
+            raise UsageError(f"'{name}' cannot denoise a Bayer mosaic (a {desc.task} model with "
+                             f"{desc.image_channels} image channels)", f"use {DEFAULT_RAW_MODEL} or n3net-blind")
+        noise = noise_model(raw, opts.noise)
+        planes = np.ascontiguousarray(np.clip(raw.planes, 0.0, 1.0).transpose(1, 2, 0))
+        cond = conditions_for(desc.conditioning, planes, noise)
+        img = _PlanesImage(planes)
+        out, took, estimate = self.job.run_engine(model, desc, img, cond, name)
+        mosaic = mosaic_from_planes(np.clip(out, 0.0, 1.0).transpose(2, 0, 1), raw)
+        write_dng(item.dst, mosaic, raw, noise_reduction_applied=1)
+        notes.append(f"noise {noise.describe()}")
+        if opts.render:
+            from n3cli.io.image import Image
+            from n3cli.io.writer import write_image
+
+            rgb = render_srgb16(item.dst).astype(np.float32) / 65535.0
+            dst = render_path(item.dst, opts.render)
+            write_image(dst, Image(pixels=rgb, bit_depth=16, format=opts.render), opts.render)
+            notes.append(f"rendering {dst}")
+        return ItemResult(input=str(item.src), output=str(item.dst), status="ok", model=name,
+                          image=f"{raw.width}x{raw.height} {raw.cfa} raw ({raw.metadata.make} "
+                                f"{raw.metadata.model})".replace(" ()", ""),
+                          noise=noise.to_list(), noise_source=noise.source,
+                          seconds=time.perf_counter() - t0, engine_seconds=took, estimated_seconds=estimate,
+                          notes=notes)
+
+
+@dataclass
+class _PlanesImage:
+    """What the job's time estimate reads of an image (size, channels), for four planes."""
+
+    pixels: np.ndarray
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return self.pixels.shape[2]
+
+    @property
+    def color(self) -> bool:
+        return False
