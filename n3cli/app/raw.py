@@ -122,6 +122,8 @@ def looks_like_raw(path: Path) -> bool:
     from n3cli.io.formats import sniff
     from n3cli.io.raw import is_camera_raw
 
+    if not Path(path).is_file():
+        return False  # a FIFO would block the read; the image reader reports why
     try:
         with open(path, "rb") as f:
             head = f.read(16)
@@ -169,9 +171,12 @@ class RawJob:
         name, notes = self.choose()
         model, spec = self.job.load(name)
         desc = spec.descriptor
-        if desc.task not in ("raw-denoise", "denoise") or desc.image_channels != 1:
-            raise UsageError(f"'{name}' cannot denoise a Bayer mosaic (a {desc.task} model with "
-                             f"{desc.image_channels} image channels)", f"use {DEFAULT_RAW_MODEL} or n3net-blind")
+        if desc.task not in ("raw-denoise", "denoise") or desc.image_channels != 1 or not desc.conditioning:
+            # One plane at a time, told each plane's noise: a fixed-sigma model cannot be.
+            why = "takes no noise map" if desc.image_channels == 1 and desc.task == "denoise" else \
+                f"is a {desc.task} model with {desc.image_channels} image channels"
+            raise UsageError(f"'{name}' cannot denoise a Bayer mosaic: it {why}",
+                             f"use {DEFAULT_RAW_MODEL} or {FALLBACK_RAW_MODEL}")
         noise = noise_model(raw, opts.noise)
         planes = np.ascontiguousarray(np.clip(raw.planes, 0.0, 1.0).transpose(1, 2, 0))
         cond = conditions_for(desc.conditioning, planes, noise)

@@ -18,15 +18,28 @@ Estimation (:func:`estimate_pg`) follows Foi, Trimeche, Katkovnik & Egiazarian,
 1. one level of the Haar transform on 2x2 blocks: the diagonal detail
    ``(z1 - z2 - z3 + z4) / 2`` (unit noise gain, blind to linear shading) carries the
    noise, the block means the signal;
-2. smooth blocks are kept: the local energy of the horizontal / vertical details must be
-   consistent with the noise level predicted by the previous fit, eroded away from edges;
+2. smooth blocks are kept: the spread of the neighbours' horizontal, vertical and
+   diagonal details must be consistent with the noise variance the previous fit
+   predicts at that level (Foi segments by edge detection and erosion instead);
 3. the smooth blocks are split into level sets by their neighbourhood mean; each level
-   set gives a mean and a robust std of its diagonal details;
-4. ``sigma^2(y) = a*y + b`` is fitted to them by robust (soft-L1) least squares in which
+   set gives the mean of its block means and a robust std of its diagonal details,
+   measured on its least textured half;
+4. ``sigma^2(y) = a*y + b`` is fitted to the level sets by robust least squares in which
    each level set is compared with the *clipped* model: the mean and std of
    ``clip(N(y, a*y + b), 0, 1)`` (a censored Gaussian, closed form), as in Foi's
    likelihood. So level sets near 0 and 1, where clipping shrinks the std and pulls the
-   mean inwards, inform the fit instead of biasing it.
+   mean inwards, inform the fit instead of biasing it. Texture can only add to a level
+   set's std, so residuals above the model weigh less than those below; 2-3 passes of
+   (2)-(4), each with the previous fit's predictions.
+
+Every neighbourhood statistic leaves the block itself out, so whether a block is
+selected, and in which level set, never depends on its own noise: its mean and detail
+stay unbiased however strict the selection (an erosion of the smooth mask would break
+that: it reads the block through its neighbours' tests, and measured a few % low).
+
+Limits: texture, grain or 8-bit steps of the image that are finer than 2 pixels and
+weaker than the noise pass as noise; the model is extrapolated beyond the levels the
+image holds (``PGEstimate.y_range``).
 
 Negative ``b`` (a pedestal, allowed by Foi) is returned as fitted; wherever a model
 variance is needed it is clamped to ``max(a*y + b, 0)`` (:meth:`PGEstimate.variance`).
@@ -53,11 +66,15 @@ LOG10_B_OFFSET, LOG10_B_SPREAD = -2.3, 1.3
 
 _MAD_TO_STD = 0.6744897501960817  # median(|N(0,1)|)
 MIN_BLOCKS = 256  # 2x2 blocks; below this no estimate (TooSmallError)
-MIN_PER_LEVEL = 200  # blocks per level set: the std of one level is then good to ~5 %
+MIN_PER_LEVEL = 200  # blocks measured per level set: its std is then good to ~5 %
 MAX_LEVELS = 64
 WINDOW = 5  # neighbourhood (in blocks) for the smoothness test and the level-set means
-SMOOTH_RATIO = 1.6  # local H/V energy <= this x predicted variance (chi2(50) 99.9 %: 1.73)
-ERODE = 1
+SMOOTH_RATIO = 1.3  # smooth: neighbours' detail energy <= this x the predicted variance
+MIN_SMOOTH = 0.2  # ... or among the least textured 20 % of blocks, whichever is more
+KEEP = 0.5  # share of each level set measured: its least textured half
+ASYM = 3.0  # residuals above the model count this much less (texture only adds)
+DEAD = 0.5  # ... once above the model by more than this many sampling errors
+GRID_STEPS = 12  # per axis, for the fit's starting point
 VAR_FLOOR = 1e-12  # the model variance is clamped here (b < 0 below y = -b/a)
 
 
@@ -139,7 +156,7 @@ class PGEstimate:
     """Fitted noise model ``sigma^2(y) = max(a*y + b, 0)`` (a >= 0; b may be negative).
 
     ``levels``: level sets in the fit; ``smooth_fraction``: share of 2x2 blocks kept as
-    smooth; ``y_range``: (lowest, highest) clean level the level sets cover — outside it
+    smooth; ``y_range``: (lowest, highest) observed mean of the level sets — outside it
     the model is extrapolated; ``fallback``: "" for a full fit, else what was done instead
     ("homoscedastic": one level only, a = 0; "noise-free": no detail at all, a = b = 0).
     """
@@ -175,14 +192,18 @@ def clipped_moments(mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.n
     return mu + d1, np.sqrt(np.maximum(d2 - d1 * d1, 0.0))
 
 
-def _haar(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Block means and the diagonal, horizontal and vertical details of the 2x2 blocks."""
+def _haar(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """2x2 blocks -> (means, diagonal details, stacked horizontal/vertical/diagonal details).
+
+    The details are orthonormal (unit noise gain, mutually uncorrelated); the diagonal one
+    vanishes on any linear shading, so it is the noise measure.
+    """
     h, w = plane.shape[0] // 2 * 2, plane.shape[1] // 2 * 2
     p = plane[:h, :w]
     z1, z2, z3, z4 = p[0::2, 0::2], p[0::2, 1::2], p[1::2, 0::2], p[1::2, 1::2]
-    mean = (z1 + z2 + z3 + z4) * 0.25
-    diag = (z1 - z2 - z3 + z4) * 0.5
-    return mean, diag, (z1 + z2 - z3 - z4) * 0.5, (z1 - z2 + z3 - z4) * 0.5
+    d = (z1 - z2 - z3 + z4) * 0.5
+    hd, vd = (z1 + z2 - z3 - z4) * 0.5, (z1 - z2 + z3 - z4) * 0.5
+    return (z1 + z2 + z3 + z4) * 0.25, d, np.stack([hd, vd, d])
 
 
 def _neighbours_mean(x: np.ndarray) -> np.ndarray:
@@ -206,13 +227,20 @@ def _robust_std(d: np.ndarray) -> float:
     return float(np.sqrt(np.mean(d * d))) if d.size else 0.0
 
 
-def _level_sets(level: np.ndarray, mean: np.ndarray, diag: np.ndarray
+def _level_sets(level: np.ndarray, mean: np.ndarray, diag: np.ndarray, texture: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per level set (equal-count bins of ``level``): mean of block means, robust std, count."""
-    n_levels = int(np.clip(level.size // MIN_PER_LEVEL, 1, MAX_LEVELS))
+    """Per level set (equal-count bins of ``level``): mean of block means, robust std of
+    the diagonal details, number of blocks.
+
+    Within each level set only the KEEP share of blocks with the least neighbourhood
+    ``texture`` is measured: texture left after the smoothness test only adds to the
+    std, and the leave-one-out ``texture`` cannot bias the noise of the block itself.
+    """
+    n_levels = int(np.clip(level.size * KEEP // MIN_PER_LEVEL, 1, MAX_LEVELS))
     order = np.argsort(level, kind="stable")
     ym, sd, cnt = [], [], []
     for idx in np.array_split(order, n_levels):
+        idx = idx[np.argsort(texture[idx], kind="stable")[:max(1, int(idx.size * KEEP))]]
         ym.append(float(mean[idx].mean()))
         sd.append(_robust_std(diag[idx]))
         cnt.append(idx.size)
@@ -229,7 +257,8 @@ def _model_curve(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum.accumulate(m) + _GRID * 1e-12, s
 
 
-def _fit(ym: np.ndarray, sd: np.ndarray, cnt: np.ndarray) -> tuple[float, float]:
+def _fit(ym: np.ndarray, sd: np.ndarray, cnt: np.ndarray,
+         start: tuple[float, float] | None = None) -> tuple[float, float]:
     """Robust fit of (a, b) to level sets, through the clipped model (see module doc)."""
     from scipy.optimize import least_squares
 
@@ -239,8 +268,10 @@ def _fit(ym: np.ndarray, sd: np.ndarray, cnt: np.ndarray) -> tuple[float, float]
         raise ValueError("fewer than two usable level sets")
     # Parameterise by the variances at two anchor levels: both positive (logs) and
     # comparable in scale, unlike (a, b), which differ by orders of magnitude.
-    y0, y1 = float(np.quantile(ym, 0.1)), float(np.quantile(ym, 0.9))
-    if y1 - y0 < 1e-3:
+    y0, y1 = float(ym.min()), float(ym.max())
+    # A span well below the noise std is one level seen through noise: the slope is
+    # then unidentifiable (a flat image), and the caller reports a constant variance.
+    if y1 - y0 < 0.25 * float(np.median(sd)) or y1 - y0 < 1e-6:
         raise ValueError("level sets span too narrow a range")
 
     def ab(q: np.ndarray) -> tuple[float, float]:
@@ -253,16 +284,48 @@ def _fit(ym: np.ndarray, sd: np.ndarray, cnt: np.ndarray) -> tuple[float, float]
         pred = np.interp(np.interp(ym, m, _GRID), _GRID, s)
         # Sampling error of a std from n values, plus 3 % for texture left in the sets.
         err = pred * np.sqrt(0.5 / cnt + 0.03 ** 2) + 1e-9
-        return (sd - pred) / err
+        r = (sd - pred) / err
+        # Texture only adds to a level set's std: beyond the sampling error, a level set
+        # above the model is more likely textured than one below is likely short of noise.
+        return np.where(r > DEAD, DEAD + (r - DEAD) / ASYM, r)
 
-    # Start: straight line through the variances of the level sets, ignoring clipping.
-    slope, icpt = np.polyfit(ym, sd * sd, 1)
-    slope = max(slope, 1e-3 * float(np.mean(sd * sd)))
-    v0 = max(slope * y0 + icpt, 0.1 * float(np.min(sd * sd)) + 1e-12)
-    q0 = np.array([math.log(v0), math.log(slope * (y1 - y0) + 1e-15)])
+    # Start from the best point of a coarse grid: the clipped model makes the cost
+    # non-convex, and a start far off (e.g. a line fitted ignoring clipping) can end
+    # in a wrong local minimum.
+    lo, hi = 2 * math.log(0.2 * float(sd.min())), 2 * math.log(5.0 * float(sd.max()))
+    if start is not None and start[0] > 0 and start[0] * y0 + start[1] > 0:
+        # Later passes: the previous fit, or nearby, is a good start.
+        q = np.array([math.log(start[0] * y0 + start[1]), math.log(start[0] * (y1 - y0))])
+        cands = [q + np.array([u, v]) for u in (-1.0, 0.0, 1.0) for v in (-1.0, 0.0, 1.0)]
+    else:
+        axis = np.linspace(lo, hi, GRID_STEPS)
+        cands = [np.array([u, v]) for u in axis for v in axis]
+    cost = [float(np.sum(2.0 * (np.sqrt(1.0 + (resid(c) / 2.0) ** 2) - 1.0))) for c in cands]
+    q0 = cands[int(np.argmin(cost))]
     res = least_squares(resid, q0, loss="soft_l1", f_scale=2.0, method="trf",
-                        bounds=([-40.0, -40.0], [5.0, 5.0]))
+                        bounds=([-60.0, -60.0], [5.0, 5.0]))
     return ab(res.x)
+
+
+def _fit_constant(ym: np.ndarray, sd: np.ndarray, cnt: np.ndarray) -> float:
+    """Constant variance b (a = 0) through the clipped model; 0 when there is no noise."""
+    from scipy.optimize import minimize_scalar
+
+    ok = (sd > 0) & (ym > 0) & (ym < 1)
+    if not ok.any():
+        return 0.0
+    ym, sd, w = ym[ok], sd[ok], cnt[ok]
+    v_raw = float(np.sum(w * sd * sd) / w.sum())
+
+    def cost(logv: float) -> float:
+        m, s = _model_curve(0.0, math.exp(logv))
+        pred = np.interp(np.interp(ym, m, _GRID), _GRID, s)
+        return float(np.sum(w * (sd - pred) ** 2))
+
+    # Clipping only shrinks the std: the answer lies between the raw variance and 100x it.
+    res = minimize_scalar(cost, bounds=(math.log(v_raw), math.log(v_raw) + math.log(100.0)),
+                          method="bounded")
+    return math.exp(res.x)
 
 
 def estimate_pg(plane: np.ndarray, passes: int = 2) -> PGEstimate:
@@ -275,8 +338,6 @@ def estimate_pg(plane: np.ndarray, passes: int = 2) -> PGEstimate:
     Falls back to a homoscedastic fit (a = 0) when the plane holds a single level, and
     returns a = b = 0 when it holds no noise at all.
     """
-    from scipy.ndimage import binary_erosion
-
     z = np.asarray(plane, dtype=np.float64)
     if z.ndim != 2:
         raise ValueError(f"expected a 2D plane, got shape {z.shape}")
@@ -286,44 +347,43 @@ def estimate_pg(plane: np.ndarray, passes: int = 2) -> PGEstimate:
         raise ValueError("plane holds non-finite values")
     if (z <= 0).all() or (z >= 1).all():
         raise ValueError("every sample is clipped: the noise cannot be measured")
-    mean, diag, hd, vd = _haar(z)
+    mean, diag, detail = _haar(z)
     if not diag.any():
         return PGEstimate(0.0, 0.0, 1, 1.0, (float(mean.min()), float(mean.max())), "noise-free")
-    # Neighbourhood statistics leave the block itself out: its own noise then decides
-    # neither its level set nor whether it counts as smooth, so its mean and detail are
-    # unbiased however strict the selection (clipped, non-Gaussian noise included).
+    # Leave-one-out neighbourhood statistics (see the module docstring).
     level = _neighbours_mean(mean)
-    # Texture: the neighbours' spread of horizontal / vertical details around their
-    # local mean (a linear shading shifts the mean, not the spread).
-    hv_local = 0.5 * (_neighbours_mean(hd * hd) - _neighbours_mean(hd) ** 2
-                      + _neighbours_mean(vd * vd) - _neighbours_mean(vd) ** 2)
-    hv_local *= (WINDOW * WINDOW - 1) / (WINDOW * WINDOW - 2)  # one dof spent on the mean
+    # Texture: the neighbours' spread of their details around the local mean (a linear
+    # shading shifts the mean of the gradient coefficients, not their spread); noise
+    # alone gives its variance.
+    texture = sum(_neighbours_mean(d * d) - _neighbours_mean(d) ** 2 for d in detail) / len(detail)
+    texture *= (WINDOW * WINDOW - 1) / (WINDOW * WINDOW - 2)  # one dof spent on the mean
     flat_mean, flat_diag = mean.ravel(), diag.ravel()
 
     smooth = np.ones(mean.shape, dtype=bool)
     a = b = None
     for it in range(passes + 1):
         if it > 0:
-            # Smooth: horizontal/vertical detail energy no more than noise would give.
-            # They are orthogonal to the diagonal detail, so the test does not bias it.
+            # Smooth: no more detail around the block than the noise would give.
             mo, so = _model_curve(a, b)
             pred = np.interp(np.interp(level, mo, _GRID), _GRID, so) ** 2
-            smooth = hv_local <= SMOOTH_RATIO * pred + 1e-12
-            if ERODE:
-                smooth = binary_erosion(smooth, iterations=ERODE, border_value=1)
+            ratio = texture / (pred + 1e-20)
+            # At least MIN_SMOOTH of the blocks, the least textured: a poor previous fit
+            # (e.g. a dark image, mostly clipped) must not empty the selection.
+            cut = max(SMOOTH_RATIO, float(np.quantile(ratio, MIN_SMOOTH)))
+            smooth = ratio <= cut
             if smooth.sum() < 4 * MIN_PER_LEVEL:  # too little: keep the previous fit
                 break
         sel = smooth.ravel()
-        ym, sd, cnt = _level_sets(level.ravel()[sel], flat_mean[sel], flat_diag[sel])
+        ym, sd, cnt = _level_sets(level.ravel()[sel], flat_mean[sel], flat_diag[sel],
+                                  texture.ravel()[sel])
         try:
-            a, b = _fit(ym, sd, cnt)
+            a, b = _fit(ym, sd, cnt, None if a is None else (a, b))
             fallback = ""
         except ValueError:
             if it > 0:
                 break
             # One level only: a and b cannot be told apart; report a constant variance.
-            v = float(np.sum(cnt * sd * sd) / cnt.sum())
-            a, b, fallback = 0.0, v, "homoscedastic"
+            a, b, fallback = 0.0, _fit_constant(ym, sd, cnt), "homoscedastic"
         n_levels = int(ym.size)
         span = (float(ym.min()), float(ym.max()))
         frac = float(sel.mean())

@@ -106,8 +106,8 @@ def is_camera_raw(path_or_bytes: Path | str | bytes) -> bool:
 
         with rawpy.imread(io.BytesIO(data)) as rp:
             rp.raw_type  # noqa: B018 - forces LibRaw to identify the file
-        return not _ordinary_tiff(data)
-    except Exception:
+        return not _ordinary_tiff(_tiff_tags(data))
+    except Exception:  # noqa: BLE001 - unreadable, undecodable: either way not a raw
         return False
 
 
@@ -122,12 +122,15 @@ def read_raw(path: Path | str) -> RawMosaic:
     except (rawpy.LibRawError, ValueError, OSError) as err:
         raise ImageReadError(f"{path}: not a camera raw LibRaw can decode ({_libraw_reason(err)})") from None
     with rp:
-        if _ordinary_tiff(data):
+        tags = _tiff_tags(data)
+        if _ordinary_tiff(tags):
             raise ImageReadError(f"{path}: an ordinary TIFF image, not a camera raw: denoise it as an image")
         try:
-            return _mosaic(rp, data, str(path))
+            return _mosaic(rp, tags, str(path))
         except ImageReadError:
             raise
+        except rawpy.LibRawIOError:
+            raise ImageReadError(f"{path}: truncated or corrupt raw file (the image data ends early)") from None
         except rawpy.LibRawError as err:
             raise ImageReadError(f"{path}: corrupt or unsupported raw data ({_libraw_reason(err)})") from None
 
@@ -173,12 +176,12 @@ def _read_bytes(path: Path) -> bytes:
 
 def _libraw_reason(err: Exception) -> str:
     text = str(err.args[0] if err.args else err)
-    if text.startswith("b'") or text.startswith('b"'):
+    if text.startswith(("b'", 'b"')):
         text = text[2:-1]
     return " ".join(text.split()).rstrip(".").lower() or type(err).__name__
 
 
-def _mosaic(rp, data: bytes, name: str) -> RawMosaic:
+def _mosaic(rp, tags: dict, name: str) -> RawMosaic:
     import rawpy
 
     if rp.raw_type != rawpy.RawType.Flat:
@@ -192,9 +195,12 @@ def _mosaic(rp, data: bytes, name: str) -> RawMosaic:
         raise ImageReadError(f"{name}: Fujifilm X-Trans sensor (6x6 colour pattern): not supported, "
                              "only 2x2 Bayer raws can be denoised")
     desc = rp.color_desc.decode("ascii", "replace")
-    if pattern.shape != (2, 2) or desc[:3] != "RGB":
-        raise ImageReadError(f"{name}: not an RGB Bayer sensor (colours {desc}, pattern "
-                             f"{pattern.shape[0]}x{pattern.shape[1]}): only 2x2 Bayer raws can be denoised")
+    if desc[:3] != "RGB":
+        raise ImageReadError(f"{name}: not an RGB Bayer sensor (colours {desc}): only 2x2 Bayer raws "
+                             "can be denoised")
+    if pattern.shape != (2, 2):
+        raise ImageReadError(f"{name}: {pattern.shape[0]}x{pattern.shape[1]} colour pattern, not a 2x2 "
+                             "Bayer one: only 2x2 Bayer raws can be denoised")
     visible = np.array(rp.raw_image_visible, dtype=np.uint16, copy=True)
     H, W = visible.shape
     if H < 2 or W < 2:
@@ -205,8 +211,9 @@ def _mosaic(rp, data: bytes, name: str) -> RawMosaic:
     if cfa not in ("RGGB", "BGGR", "GRBG", "GBRG"):
         raise ImageReadError(f"{name}: unusual colour filter layout {cfa}: only RGGB, BGGR, GRBG and "
                              "GBRG Bayer raws can be denoised")
-    # black_level_per_channel is indexed by LibRaw colour (R, G, B, G2), already including
-    # the common ``black`` and any 2x2 BlackLevel pattern of a DNG.
+    # black_level_per_channel is indexed by LibRaw colour (R, G, B, G2) and is LibRaw's
+    # black + cblack[c], a DNG's 2x2 BlackLevel pattern folded in (rawpy has no other
+    # black level; user_black / user_cblack are postprocess overrides, not file data).
     per_colour = [float(v) for v in rp.black_level_per_channel]
     black = tuple(per_colour[i] for i in index)
     white = float(rp.white_level)
@@ -221,11 +228,10 @@ def _mosaic(rp, data: bytes, name: str) -> RawMosaic:
     sizes = rp.sizes
     return RawMosaic(planes=planes, cfa=cfa, black=black, white=white, visible=visible,
                      margins=(int(sizes.top_margin), int(sizes.left_margin)),
-                     metadata=_metadata(rp, data), source=name)
+                     metadata=_metadata(rp, tags), source=name)
 
 
-def _metadata(rp, data: bytes) -> RawMetadata:
-    tags = _tiff_tags(data)
+def _metadata(rp, tags: dict) -> RawMetadata:
     other, lens = rp.other, rp.lens
     matrix = np.asarray(rp.rgb_xyz_matrix, dtype=np.float64)[:3]
     color_matrix, illuminant, source = None, 21, ""
@@ -259,13 +265,14 @@ def _embedded_matrix(rp) -> tuple | None:
     Some raws (old Kodaks, ...) carry a camera -> sRGB matrix that LibRaw uses but rawpy
     does not expose (``rgb_xyz_matrix`` is zero). Developing the file twice at half size
     with a linear curve, once to camera colours and once to sRGB, measures it exactly (a
-    least-squares fit over unclipped pixels; identity when LibRaw uses none).
-    None when too few pixels are usable.
+    least-squares fit over unclipped pixels). With camera white balance, as LibRaw only
+    uses such a matrix then (its ``use_camera_matrix`` default) and as renders here do.
+    None when LibRaw uses none (the fit is the identity) or too few pixels are usable.
     """
     import rawpy
 
-    common = dict(half_size=True, gamma=(1, 1), no_auto_bright=True, use_camera_wb=True,
-                  output_bps=16, adjust_maximum_thr=0.0, user_flip=0)
+    common = {"half_size": True, "gamma": (1, 1), "no_auto_bright": True, "use_camera_wb": True,
+              "output_bps": 16, "adjust_maximum_thr": 0.0, "user_flip": 0}
     try:
         cam = rp.postprocess(output_color=rawpy.ColorSpace.raw, **common).reshape(-1, 3).astype(np.float64)
         rgb = rp.postprocess(output_color=rawpy.ColorSpace.sRGB, **common).reshape(-1, 3).astype(np.float64)
@@ -276,7 +283,7 @@ def _embedded_matrix(rp) -> tuple | None:
         return None
     fit, *_ = np.linalg.lstsq(cam[ok], rgb[ok], rcond=None)
     rgb_cam = np.round(fit.T, 4)
-    if abs(np.linalg.det(rgb_cam)) < 1e-6:
+    if np.abs(rgb_cam - np.eye(3)).max() < 2e-3 or abs(np.linalg.det(rgb_cam)) < 1e-6:
         return None
     return _rows(np.linalg.inv(XYZ_FROM_SRGB @ rgb_cam))
 
@@ -308,15 +315,13 @@ def _timestamp(ts) -> str | None:
     return None
 
 
-def _ordinary_tiff(data: bytes) -> bool:
-    """A TIFF without DNGVersion and without a camera Make: a plain image, not a raw.
+def _ordinary_tiff(tags: dict) -> bool:
+    """A TIFF (``tags`` from :func:`_tiff_tags`) without DNGVersion and without a camera
+    Make: a plain image, not a raw.
 
     Every TIFF-based raw (NEF, CR2, ARW, KDC, ...) names its camera maker; LibRaw also
     "decodes" plain 16-bit gray TIFFs as Bayer data, which must not pass for a raw.
     """
-    if data[:4] not in _TIFF_MAGIC:
-        return False
-    tags = _tiff_tags(data)
     return bool(tags.get("parsed")) and not tags.get("dng") and not tags.get("make")
 
 
@@ -329,7 +334,7 @@ def _tiff_tags(data: bytes) -> dict:
 
         with tifffile.TiffFile(io.BytesIO(data)) as tf:
             return _collect(tf)
-    except Exception:  # a raw tifffile cannot parse: rawpy's view is all there is
+    except Exception:  # noqa: BLE001 - a raw tifffile cannot parse: rawpy's view is all there is
         return {}
 
 
@@ -343,7 +348,8 @@ def _collect(tf) -> dict:
             out[key] = value
     exif = first.tags.get(34665)
     exif = exif.value if exif is not None and isinstance(exif.value, dict) else {}
-    date = _text(first.tags.get(36867)) or _text_value(exif.get("DateTimeOriginal")) or _text(first.tags.get(306))
+    date = (_text(first.tags.get(36867)) or _text_value(exif.get("DateTimeOriginal"))
+            or _text(first.tags.get(306)))
     if date:
         out["datetime"] = date
     for key, name, code in (("lens_make", "LensMake", 42035), ("lens_model", "LensModel", 42036)):
@@ -384,7 +390,8 @@ def _dng_matrix(page) -> tuple | None:
 
 def _reals(value) -> list[float]:
     flat = list(np.ravel(value))
-    if flat and isinstance(value, tuple) and len(flat) % 2 == 0 and all(isinstance(v, (int, np.integer)) for v in flat):
+    ints = all(isinstance(v, (int, np.integer)) for v in flat)
+    if flat and isinstance(value, tuple) and len(flat) % 2 == 0 and ints:  # tifffile's rationals
         return [flat[i] / flat[i + 1] if flat[i + 1] else 0.0 for i in range(0, len(flat), 2)]
     return [float(v) for v in flat]
 

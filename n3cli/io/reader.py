@@ -9,7 +9,6 @@ files) naming the file: nothing else escapes.
 
 from __future__ import annotations
 
-import io
 import stat
 import warnings
 from pathlib import Path
@@ -112,16 +111,8 @@ def _decode(data: bytes, name: str, max_pixels: int | None) -> Image:
     try:
         return decode_pillow(data, name, max_pixels)
     except PILImage.UnidentifiedImageError:
-        if _is_camera_raw(data):
+        from n3cli.io.raw import is_camera_raw
+
+        if is_camera_raw(data):
             raise UsageError(f"{name}: {RAW_MESSAGE}") from None
         raise
-
-
-def _is_camera_raw(data: bytes) -> bool:
-    try:
-        import rawpy
-
-        with rawpy.imread(io.BytesIO(data)):
-            return True
-    except Exception:
-        return False

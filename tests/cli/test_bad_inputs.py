@@ -81,8 +81,8 @@ CASES = [
     ("sigma outside blind range", ["TMP/a.png", "-s", "90", "-m", "tiny-blind-color"], 2,
      "outside tiny-blind-color's range 0..75"),
     ("unknown model", ["TMP/a.png", "-s", "25", "-m", "nope"], 2, "unknown model 'nope'"),
-    ("camera raw", ["TMP/cam.KDC", "-s", "25"], 2, "cam.KDC: camera raw files need --raw"),
-    ("--raw", ["TMP/a.png", "--raw"], 2, "not supported yet"),
+    ("corrupt camera raw", ["TMP/cam.KDC", "-s", "25"], 1, "cam.KDC: not a camera raw LibRaw can decode"),
+    ("--raw on an image", ["TMP/a.png", "--raw"], 2, "a.png: not a camera raw file (--raw)"),
     ("unwritable output", ["TMP/a.png", "-s", "25", "-o", "TMP/blocker/out.png"], 1,
      "out.png: cannot create directory"),
     ("in-place with -o", ["TMP/a.png", "--in-place", "-o", "TMP/x"], 2, "--in-place"),
@@ -158,9 +158,9 @@ def test_real_process_exit_codes(tmp_path):
         assert text in p.stderr and "Traceback" not in p.stderr
 
 
-def test_real_camera_raw(shared_file, tmp_path):
+def test_real_camera_raw_is_refused_where_it_cannot_go(shared_file, tmp_path):
     raw = shared_file("raw/RAW_KODAK_DC50.KDC")
-    p = subprocess.run([sys.executable, "-m", "n3cli", "denoise", str(raw), "-s", "25", "-o", str(tmp_path / "x.png")],
+    p = subprocess.run([sys.executable, "-m", "n3cli", "upscale", str(raw), "--scale", "2", "-o", str(tmp_path / "x.png")],
                        capture_output=True, text=True, timeout=120)
-    assert p.returncode == 2 and "camera raw files need --raw (not supported yet)" in p.stderr
+    assert p.returncode == 2 and "only n3 denoise reads raw files" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1

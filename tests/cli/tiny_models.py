@@ -15,6 +15,7 @@ import torch
 
 from n3cli.errors import ModelNotFoundError
 from n3cli.models import ModelSpec, N3NetConfig, descriptor_for
+from n3cli.models.raw import describe_raw
 from n3cli.models.registry import spec_at_scale
 from n3cli.models.sr import SRConfig, describe_sr
 
@@ -25,7 +26,11 @@ TINY_COLOR_CFG = N3NetConfig(image_channels=3, in_channels=4, out_channels=3, fe
                              patch=4, stride=2, window=5)
 TINY_SR_CFG = SRConfig(layout="lr", scales=(2, 3, 4), features=8, depth=3, embed_features=8, k=2,
                        window=3, tail_channels=4)
+TINY_RAW_CFG = N3NetConfig(image_channels=1, in_channels=3, out_channels=1, features=8, depth=3,
+                           n3_channels=4, embed_features=8, embed_out=4, embed_depth=2, k=2,
+                           patch=4, stride=2, window=5)
 SPECS = {
+    "tiny-raw": ModelSpec("tiny-raw", TINY_RAW_CFG, describe_raw(TINY_RAW_CFG), "test", arch="n3net-raw"),
     "tiny-sr": ModelSpec("tiny-sr", TINY_SR_CFG, describe_sr(TINY_SR_CFG), "test", arch="n3net-sr"),
     "tiny-s25": ModelSpec("tiny-s25", TINY_CFG, descriptor_for(TINY_CFG, sigma=25.0), "test"),
     "tiny-blind-color": ModelSpec("tiny-blind-color", TINY_COLOR_CFG,

@@ -42,8 +42,11 @@ def test_folder_walk_skips_and_mirrors(tmp_path):
     assert reasons[".DS_Store"].startswith("hidden") and reasons["Thumbs.db"].startswith("hidden")
     assert reasons["notes.txt"] == "not an image"
     assert "earlier run" in reasons["x_denoised.png"]
-    assert "--raw" in reasons["cam.NEF"]
+    assert "only n3 denoise" in reasons["cam.NEF"]
     assert "obj.png" not in reasons  # hidden folders are not entered
+    raw = plan_batch([src], PlanOptions(raw=True))  # n3 denoise: raws are inputs, DNG out
+    assert [(i.src.name, i.dst.name) for i in raw.items] == [("cam.NEF", "cam_denoised.dng"),
+                                                             ("x.png", "x_denoised.png")]
 
 
 def test_output_folder_inside_input_is_not_walked(tmp_path):
@@ -91,8 +94,11 @@ def test_usage_errors(tmp_path):
         plan_batch([a], PlanOptions(output=tmp_path / "x.gif"))
     with pytest.raises(UsageError, match="disagree"):
         plan_batch([a], PlanOptions(output=tmp_path / "x.png", fmt="tiff"))
-    with pytest.raises(UsageError, match="need --raw"):
+    with pytest.raises(UsageError, match="only n3 denoise reads raw files"):
         plan_batch([touch(tmp_path / "r.KDC")], PlanOptions())
+    raw = plan_batch([tmp_path / "r.KDC"], PlanOptions(raw=True))  # n3 denoise: a DNG out
+    assert raw.items[0].dst.name == "r_denoised.dng"
+    assert plan_batch([tmp_path / "r.KDC"], PlanOptions(raw=True, output=tmp_path / "o.dng")).items[0].dst.name == "o.dng"
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(UsageError, match="no images"):

@@ -221,7 +221,7 @@ def test_missing_directory_and_raw(tmp_path):
     with pytest.raises(ImageReadError, match="is a directory"):
         read_image(tmp_path)
     (tmp_path / "cam.KDC").write_bytes(b"\x00" * 10)
-    with pytest.raises(UsageError, match="need --raw"):
+    with pytest.raises(UsageError, match="only n3 denoise reads raw files"):
         read_image(tmp_path / "cam.KDC")
 
 
