@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from n3cli.errors import N3Error
+from n3cli.errors import N3Error, UsageError
 
 
 @click.command("train")
@@ -36,11 +36,14 @@ from n3cli.errors import N3Error
               help="Also write the trained model into this folder (e.g. weights/).")
 @click.option("--init", "init", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Fine-tune: start from this model's .safetensors (same architecture).")
+@click.option("--reschedule", is_flag=True,
+              help="With --resume: accept a changed [schedule] (e.g. --set schedule.steps=N to fit the "
+                   "time left); the learning rate follows the new schedule from the step reached.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes: float | None,
                   max_steps: int | None, device: str, overrides: tuple[str, ...],
                   data_dirs: tuple[Path, ...], val_dir: Path | None, export_to: Path | None,
-                  init: Path | None, quiet: bool) -> None:
+                  init: Path | None, reschedule: bool, quiet: bool) -> None:
     """Train an N3Net denoiser from a TOML config (resumable, torchrun-aware).
 
     \b
@@ -58,11 +61,13 @@ def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes
     if val_dir is not None:
         sets.append(f"validation.folder={_toml_str(str(val_dir))}")
     cfg = load_config(config_path, sets)
+    if reschedule and not resume:
+        raise UsageError("--reschedule changes the schedule of a run being resumed", "add --resume")
     opts = TrainOptions(out=out or Path("runs") / cfg.name, resume=resume, device=device,
                         max_minutes=max_minutes, max_steps=max_steps, export_to=export_to, init=init,
                         command="n3 train " + shlex.join(sys.argv[1:] if sys.argv[1:2] != ["train"]
                                                          else sys.argv[2:]),
-                        progress=not quiet)
+                        progress=not quiet, reschedule=reschedule)
     r = train(cfg, opts)
     if r.exported:
         how = {"": "finished", "max-steps": "stopped at --max-steps",

@@ -103,11 +103,13 @@ def save_checkpoint(path: Path, *, model_state: dict[str, torch.Tensor], optimiz
         raise
 
 
-def load_checkpoint(path: Path, identity: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_checkpoint(path: Path, identity: dict[str, Any] | None = None,
+                    may_differ: tuple[str, ...] = ()) -> dict[str, Any]:
     """Read and verify a checkpoint. Returns model/optimizer state, step, extra.
 
-    A damaged file, a foreign file or one made with another configuration (``identity``)
-    raises :class:`CheckpointError`. RNG states are restored by :func:`rng_restore`.
+    A damaged file, a foreign file or one made with another configuration (``identity``,
+    except its top-level sections named in ``may_differ``) raises :class:`CheckpointError`.
+    RNG states are restored by :func:`rng_restore`.
     """
     path = Path(path)
     if not path.is_file():
@@ -125,8 +127,10 @@ def load_checkpoint(path: Path, identity: dict[str, Any] | None = None) -> dict[
         raise CheckpointError(f"{path} is not an n3 training checkpoint ({meta.get('format')})")
     if _digest(tensors) != meta.get("sha256"):
         raise CheckpointError(f"checkpoint {path} is corrupt (checksum mismatch)")
-    if identity is not None and meta["identity"] != json.loads(json.dumps(identity)):
-        diff = _first_difference(meta["identity"], json.loads(json.dumps(identity)))
+    saved = {k: v for k, v in meta["identity"].items() if k not in may_differ}
+    wanted = {k: v for k, v in json.loads(json.dumps(identity or {})).items() if k not in may_differ}
+    if identity is not None and saved != wanted:
+        diff = _first_difference(saved, wanted)
         raise CheckpointError(f"checkpoint {path} belongs to another configuration ({diff})",
                               "resume with the same config, or use a new --out")
     model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}

@@ -65,6 +65,9 @@ class TrainOptions:
     max_steps: int | None = None  # stop once this many steps (in total) are done
     export_to: Path | None = None
     init: Path | None = None  # start from these weights (safetensors of the same architecture)
+    # With resume: accept a changed [schedule] (e.g. fewer steps to fit the time left); the
+    # learning rate follows the new schedule from the step reached.
+    reschedule: bool = False
     command: str = ""
     progress: bool = True
 
@@ -249,7 +252,8 @@ class _Run:
 
     # -- checkpoints ------------------------------------------------------------------
     def _load(self) -> None:
-        state = ckpt.load_checkpoint(self.ckpt_path, identity(self.cfg))
+        state = ckpt.load_checkpoint(self.ckpt_path, identity(self.cfg),
+                                     may_differ=("schedule",) if self.opts.reschedule else ())
         try:
             self.model.load_state_dict(state["model"], strict=True)
             opt = state["optimizer"]
@@ -396,7 +400,7 @@ class _Run:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.toml").write_text(to_toml(cfg))
             self._log({"event": "resume" if opts.resume else "start", "step": self.step,
-                       "total_steps": total, "world": info.world, "device": str(self.device),
+                       **({"rescheduled": True} if opts.reschedule else {}), "total_steps": total, "world": info.world, "device": str(self.device),
                        "images": len(self.bank), "batch": cfg.optim.batch_size,
                        "ready_s": round(time.monotonic() - self.t0, 2)})
         reporter = Reporter(cfg.name, total, self.step, enabled=info.is_main and opts.progress)

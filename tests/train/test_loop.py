@@ -187,3 +187,22 @@ def test_holdout_validates_on_images_kept_out_of_training(tmp_path, train_dir):
     card = (tmp_path / "run" / "tiny.md").read_text()
     assert "2 images of the training folders held out of training (data.holdout)" in card
     assert "not a test set" in card and "These are test images" not in card
+
+
+def test_reschedule_resumes_with_a_new_schedule_only(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=5, bn=0)
+    _run(cfg, tmp_path / "run", max_steps=3)
+    with pytest.raises(CheckpointError, match="another configuration"):
+        _run(cfg, tmp_path / "run", ["schedule.steps=7"], resume=True)
+    with pytest.raises(CheckpointError, match="another configuration"):  # only the schedule may change
+        _run(cfg, tmp_path / "run", ["schedule.steps=7", "optim.lr=0.5"], resume=True, reschedule=True)
+    res = _run(cfg, tmp_path / "run", ["schedule.steps=7"], resume=True, reschedule=True)
+    assert res.steps_done == 7 and res.total_steps == 7
+    events = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any(e.get("event") == "resume" and e.get("rescheduled") for e in events)
+
+
+def test_reschedule_needs_resume(tmp_path, train_dir, run):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
+    res = run("train", "--config", cfg, "--out", tmp_path / "r", "--reschedule")
+    assert res.exit_code == 2 and "add --resume" in res.output
