@@ -3,8 +3,8 @@
 The noise model of a file is Poisson-Gaussian per CFA plane, ``variance = a*x + b`` in
 normalised units, from (first that applies) ``--noise``, the DNG NoiseProfile tag, or
 an estimate from the image itself (:func:`n3cli.data.pg_noise.estimate_pg`). The model's
-descriptor names the conditioning it takes and :func:`conditions_for` turns the noise
-model into exactly those maps: ``a`` and ``b`` for a raw model, or a per-pixel ``sigma``
+descriptor names the conditioning it takes and
+:func:`n3cli.engine.runner.pg_conditions` turns the noise model into exactly those maps: ``a`` and ``b`` for a raw model, or a per-pixel ``sigma``
 map (``sqrt(a*x + b)``) for a Gaussian blind denoiser, which is how the bundled
 ``n3net-blind`` denoises raw files while no raw model is installed. The engine then runs
 the four half-resolution planes one at a time, each with its own noise model.
@@ -23,7 +23,6 @@ from n3cli.errors import ModelNotFoundError, UsageError
 DEFAULT_RAW_MODEL = "n3net-raw"
 FALLBACK_RAW_MODEL = "n3net-blind"  # with a per-pixel sigma map, until a raw model is installed
 RENDER_FORMATS = ("tiff", "png")
-_SIGMA_SMOOTHING = 5  # box size (plane pixels) of the signal estimate under a sigma map
 
 
 @dataclass(frozen=True)
@@ -93,29 +92,6 @@ def _profile_per_position(profile, cfa: str) -> tuple[tuple[float, float], ...] 
     return None
 
 
-def conditions_for(conditioning: tuple[str, ...], planes: np.ndarray, noise: NoiseModel) -> dict:
-    """The maps a model's descriptor asks for, from the noise model of the four planes
-    (``planes``: H x W x 4 in [0, 1]): ``a``/``b`` per plane, or ``sigma`` per pixel."""
-    out: dict = {}
-    for name in conditioning:
-        if name == "a":
-            out["a"] = [a for a, _ in noise.planes]
-        elif name == "b":
-            out["b"] = [b for _, b in noise.planes]
-        elif name == "sigma":
-            from scipy.ndimage import uniform_filter
-
-            sig = np.empty_like(planes)
-            for i, (a, b) in enumerate(noise.planes):
-                signal = uniform_filter(planes[..., i], _SIGMA_SMOOTHING, mode="reflect")
-                sig[..., i] = np.sqrt(np.maximum(a * np.clip(signal, 0.0, 1.0) + b, 0.0))
-            out["sigma"] = sig
-        else:
-            raise UsageError(f"the model needs a '{name}' map, which a raw noise model does not give",
-                             "choose a raw or blind denoiser with --model")
-    return out
-
-
 def looks_like_raw(path: Path) -> bool:
     """A camera raw by content: ordinary image containers are ruled out from their first
     bytes; anything else is a raw when LibRaw can open it."""
@@ -159,6 +135,7 @@ class RawJob:
 
     def process(self, item):
         from n3cli.app.batch import ItemResult
+        from n3cli.engine.runner import pg_conditions
         from n3cli.io.dng import render_srgb16, write_dng
         from n3cli.io.raw import mosaic_from_planes, read_raw
 
@@ -179,7 +156,10 @@ class RawJob:
                              f"use {DEFAULT_RAW_MODEL} or {FALLBACK_RAW_MODEL}")
         noise = noise_model(raw, opts.noise)
         planes = np.ascontiguousarray(np.clip(raw.planes, 0.0, 1.0).transpose(1, 2, 0))
-        cond = conditions_for(desc.conditioning, planes, noise)
+        try:
+            cond = pg_conditions(desc.conditioning, planes, noise.planes)
+        except ValueError as err:
+            raise UsageError(str(err), "choose a raw or blind denoiser with --model") from None
         img = _PlanesImage(planes)
         out, took, estimate = self.job.run_engine(model, desc, img, cond, name)
         mosaic = mosaic_from_planes(np.clip(out, 0.0, 1.0).transpose(2, 0, 1), raw)

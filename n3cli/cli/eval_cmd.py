@@ -27,6 +27,8 @@ Examples:
   n3 eval --dataset set12 --sigma 25 --ensemble 8        self-ensemble of 8 flips/rotations
   n3 eval --task sr --dataset set5 --scale 2             the bundled n3net-sr, Y PSNR (Table 5)
   n3 eval --task sr --dataset all --model bicubic        the bicubic baseline on Set5/Urban100/B100
+  n3 eval --task raw --dataset bsd68 --model n3net-blind Poisson-Gaussian grid, sigma-map baseline
+  n3 eval --task raw --dataset set12 --noise 0.01,5e-5   one (a, b) pair instead of the grid
 """
 
 
@@ -88,8 +90,9 @@ def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -
 
 
 @click.command("eval", epilog=EXAMPLES)
-@click.option("--task", type=click.Choice(["denoise", "sr"]), default="denoise", show_default=True,
-              help="denoise: Table 3's Gaussian protocol; sr: super-resolution (Y PSNR, Table 5).")
+@click.option("--task", type=click.Choice(["denoise", "sr", "raw"]), default="denoise", show_default=True,
+              help="denoise: Table 3's Gaussian protocol; sr: super-resolution (Y PSNR, Table 5); "
+                   "raw: Poisson-Gaussian noise a*x + b on gray planes (spec section 5).")
 @click.option("--dataset", "-d", type=click.Choice(DATASETS + SR_DATASET_CHOICES + ("all",)), default=None,
               help="Test set (default set12, or set5 for --task sr); 'all' = Set12, BSD68, Urban100 with "
                    "one noise stream (sr: Set5, Urban100, B100).")
@@ -112,12 +115,21 @@ def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -
               show_default=True, help="How a gray model runs on colour images (cbsd68).")
 @click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
               help="Average over this many flips/rotations of each image (n times slower).")
+@click.option("--noise", metavar="A,B", default=None,
+              help="--task raw: one noise pair a,b (normalised units) instead of the fixed grid.")
+@click.option("--tone", is_flag=True, help="--task raw: tone-map each image x^g * s as in training.")
 @click.option("--per-image", is_flag=True, help="Show one row per image.")
 def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float | None, model_name: str,
                  data_dir: Path | None, json_out: str | None, limit: int | None, protocol: str, device: str,
-                 gray_on_color: str, ensemble: str, per_image: bool) -> None:
+                 gray_on_color: str, ensemble: str, noise: str | None, tone: bool, per_image: bool) -> None:
     """Score a model with the paper's evaluation protocols on standard test sets: Gaussian
-    denoising (Table 3) or super-resolution (--task sr, Table 5)."""
+    denoising (Table 3), super-resolution (--task sr, Table 5) or raw noise (--task raw)."""
+    if task != "raw" and (noise is not None or tone):
+        raise UsageError("--noise and --tone are for --task raw")
+    if task == "raw":
+        _eval_raw(dataset or "set12", noise, tone, model_name, data_dir, json_out, limit, device,
+                  int(ensemble), per_image)
+        return
     if task == "sr":
         _eval_sr(dataset or "set5", scale, model_name, data_dir, json_out, limit, device, int(ensemble),
                  per_image)
@@ -241,6 +253,69 @@ def _model_upscaler(name: str, scale: int, device: str, ensemble: int):
         return restore_image(prepared, spec.descriptor, lr, None, dev, tile=0, ensemble=ensemble, prepared=True)
 
     return upscale
+
+
+def _eval_raw(dataset: str, noise: str | None, tone: bool, model_name: str, data_dir: Path | None,
+              json_out: str | None, limit: int | None, device: str, ensemble: int, per_image: bool) -> None:
+    """``n3 eval --task raw``: the Poisson-Gaussian protocol (n3cli.eval.raw) for a model."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from n3cli.app.raw import DEFAULT_RAW_MODEL, parse_noise
+    from n3cli.eval.raw import RAW_DATASETS, RAW_GRID, raw_evaluate
+
+    if dataset not in RAW_DATASETS:
+        raise UsageError(f"--task raw evaluates on {' or '.join(RAW_DATASETS)}, not {dataset}")
+    grid = parse_noise(noise)[:1] if noise else RAW_GRID
+    name = DEFAULT_RAW_MODEL if model_name == "auto" else model_name
+    denoise = _model_raw_denoiser(name, device, ensemble)
+    console = Console(stderr=json_out == "-")
+    if not console.is_terminal:
+        console.width = max(console.width, 120)
+    start = time.monotonic()
+    with console.status("evaluating...") as status:
+        def progress(ds: str, done: int, of: int, img: str) -> None:
+            eta = (time.monotonic() - start) / done * (of - done)
+            status.update(f"{ds}: {done}/{of} ({img}), done in about {_clock(eta)}")
+
+        r = raw_evaluate(denoise, name if ensemble == 1 else f"{name} x{ensemble}", dataset, grid,
+                         data_dir, limit, tone, progress=progress)
+    table = Table(title=f"n3 eval --task raw: {r.dataset}, {len(r.images)} images (PSNR dB on [0, 1], "
+                        f"output clipped{', tone-mapped' if tone else ''})",
+                  caption=f"{r.method}; mean over the grid {r.mean_psnr:.3f} dB")
+    for col in ("a", "b", "noisy", "PSNR"):
+        table.add_column(col, justify="right")
+    for p in r.pairs:
+        table.add_row(f"{p.a:.3g}", f"{p.b:.3g}", f"{p.noisy_psnr:.2f}", f"{p.mean_psnr:.3f}")
+        if per_image:
+            for im, v in zip(r.images, p.psnr):
+                table.add_row(f"  {im}", "", "", f"{v:.3f}")
+    console.print(table)
+    if json_out is not None:
+        _write_json(json_out, r.to_dict())
+
+
+def _model_raw_denoiser(name: str, device: str, ensemble: int):
+    """A raw or blind denoiser as the raw protocol's function: one plane and its (a, b)
+    in, conditioned as its descriptor asks (n3cli.engine.runner.pg_conditions)."""
+    from n3cli.engine import resolve_device, restore_image
+    from n3cli.engine.optimize import inference_model
+    from n3cli.engine.runner import pg_conditions
+    from n3cli.weights import load_model
+
+    dev = resolve_device(device)
+    model, spec = load_model(name, dev)
+    d = spec.descriptor
+    if d.task not in ("raw-denoise", "denoise") or d.image_channels != 1 or not set(d.conditioning) & {"a", "sigma"}:
+        raise UsageError(f"'{name}' cannot be told Poisson-Gaussian noise",
+                         "--task raw needs a raw model or a blind gray denoiser (e.g. n3net-blind)")
+    prepared = inference_model(model, dev)
+
+    def denoise(noisy, a, b):
+        cond = pg_conditions(d.conditioning, noisy, [(a, b)] * noisy.shape[2])
+        return restore_image(prepared, d, noisy, cond, dev, tile=0, ensemble=ensemble, prepared=True)
+
+    return denoise
 
 
 def _clock(seconds: float) -> str:

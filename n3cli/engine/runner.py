@@ -84,6 +84,35 @@ def plane_passes(desc: ModelDescriptor, channels: int) -> int:
     return 1
 
 
+# Box size (plane pixels) of the signal estimate under a per-pixel sigma map.
+_SIGMA_SMOOTHING = 5
+
+
+def pg_conditions(conditioning: tuple[str, ...], planes: np.ndarray,
+                  noise: "list[tuple[float, float]] | tuple[tuple[float, float], ...]") -> Conditions:
+    """The maps a model's ``conditioning`` names, from a Poisson-Gaussian noise model
+    (``variance = a*x + b``, one (a, b) per plane of ``planes``, H x W x P in [0, 1]):
+    ``a`` / ``b`` per plane (a raw model), or ``sigma`` per pixel, ``sqrt(a*x + b)`` of the
+    locally averaged signal (a blind Gaussian model). ``ValueError`` for other names."""
+    out: Conditions = {}
+    for name in conditioning:
+        if name == "a":
+            out["a"] = [float(a) for a, _ in noise]
+        elif name == "b":
+            out["b"] = [float(b) for _, b in noise]
+        elif name == "sigma":
+            from scipy.ndimage import uniform_filter
+
+            sig = np.empty(planes.shape, np.float32)
+            for i, (a, b) in enumerate(noise):
+                signal = uniform_filter(planes[..., i], _SIGMA_SMOOTHING, mode="reflect")
+                sig[..., i] = np.sqrt(np.maximum(a * np.clip(signal, 0.0, 1.0) + b, 0.0))
+            out["sigma"] = sig
+        else:
+            raise ValueError(f"the model needs a '{name}' map, which a Poisson-Gaussian noise model does not give")
+    return out
+
+
 def sigma_conditions(sigma: float | None) -> Conditions:
     """The conditioning of a Gaussian denoiser: sigma in 8-bit units -> {"sigma": sigma/255}."""
     return {} if sigma is None else {"sigma": float(sigma) / 255.0}
@@ -144,6 +173,8 @@ def _run_packed(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, cond
     if image.ndim == 2:
         image = image[..., None]
     c = image.shape[2]
+    if c == 1:
+        conditions = plane_conditions(conditions, 0, 1)  # per-plane values of a one-plane image
     run = lambda p: _run_planes(model, desc, p, conditions, forward, ensemble)  # noqa: E731
     def per_plane(planes: np.ndarray) -> np.ndarray:
         n = planes.shape[2]
