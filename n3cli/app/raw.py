@@ -136,6 +136,7 @@ class RawJob:
     def process(self, item):
         from n3cli.app.batch import ItemResult
         from n3cli.engine.runner import pg_conditions
+        from n3cli.io.image import Image
         from n3cli.io.dng import render_srgb16, write_dng
         from n3cli.io.raw import mosaic_from_planes, read_raw
 
@@ -160,13 +161,12 @@ class RawJob:
             cond = pg_conditions(desc.conditioning, planes, noise.planes)
         except ValueError as err:
             raise UsageError(str(err), "choose a raw or blind denoiser with --model") from None
-        img = _PlanesImage(planes)
+        img = Image(pixels=planes, bit_depth=16, format="raw")  # what the time estimate reads
         out, took, estimate = self.job.run_engine(model, desc, img, cond, name)
         mosaic = mosaic_from_planes(np.clip(out, 0.0, 1.0).transpose(2, 0, 1), raw)
         write_dng(item.dst, mosaic, raw, noise_reduction_applied=1)
         notes.append(f"noise {noise.describe()}")
         if opts.render:
-            from n3cli.io.image import Image
             from n3cli.io.writer import write_image
 
             rgb = render_srgb16(item.dst).astype(np.float32) / 65535.0
@@ -179,26 +179,3 @@ class RawJob:
                           noise=noise.to_list(), noise_source=noise.source,
                           seconds=time.perf_counter() - t0, engine_seconds=took, estimated_seconds=estimate,
                           notes=notes)
-
-
-@dataclass
-class _PlanesImage:
-    """What the job's time estimate reads of an image (size, channels), for four planes."""
-
-    pixels: np.ndarray
-
-    @property
-    def height(self) -> int:
-        return self.pixels.shape[0]
-
-    @property
-    def width(self) -> int:
-        return self.pixels.shape[1]
-
-    @property
-    def channels(self) -> int:
-        return self.pixels.shape[2]
-
-    @property
-    def color(self) -> bool:
-        return False

@@ -9,7 +9,9 @@ import it, :mod:`n3cli.io.reader` dispatches to them, and nothing here imports a
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -73,6 +75,27 @@ class Image:
     def describe(self) -> str:
         depth = "float" if self.bit_depth == 32 else f"{self.bit_depth}-bit"
         return f"{self.width}x{self.height} {depth} {self.mode} {self.format.upper()}"
+
+
+def read_input_bytes(path: Path, what: str = "an image file") -> bytes:
+    """The whole of an input file, or :class:`ImageReadError` with one line saying why not
+    (missing, a directory, a FIFO or device, which would block or never end, unreadable,
+    empty). ``what`` names what a directory is not, e.g. "a raw file"."""
+    try:
+        if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+            raise ImageReadError(f"{path}: not a regular file")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError(f"{path}: is a directory, not {what}") from None
+    except PermissionError:
+        raise ImageReadError(f"{path}: permission denied") from None
+    except OSError as err:
+        raise ImageReadError(f"{path}: cannot read: {err.strerror or err}") from None
+    if not data:
+        raise ImageReadError(f"{path}: empty file (0 bytes)")
+    return data
 
 
 def check_size(width: int, height: int, name: str, max_pixels: int | None) -> None:

@@ -19,7 +19,6 @@ happily opens a 16-bit gray TIFF as if it were a Bayer raw), files LibRaw cannot
 from __future__ import annotations
 
 import io
-import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from n3cli.errors import ImageReadError
+from n3cli.io.image import read_input_bytes
 
 # LibRaw's ``sizes.flip`` -> EXIF Orientation (inverse of dcraw's "50132467"[orientation]).
 _FLIP_TO_EXIF = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
@@ -114,7 +114,7 @@ def is_camera_raw(path_or_bytes: Path | str | bytes) -> bool:
 def read_raw(path: Path | str) -> RawMosaic:
     """Read a 2x2 Bayer camera raw; :class:`ImageReadError` with one line on any refusal."""
     path = Path(path)
-    data = _read_bytes(path)
+    data = read_input_bytes(path, "a raw file")
     import rawpy
 
     try:
@@ -154,24 +154,6 @@ def mosaic_from_planes(planes: np.ndarray, raw: RawMosaic) -> np.ndarray:
         values = planes[k].astype(np.float64) * (raw.white - b) + b
         out[dy:2 * h:2, dx:2 * w:2] = np.clip(np.rint(values), 0, ceiling).astype(np.uint16)
     return out
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
-            raise ImageReadError(f"{path}: not a regular file")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImageReadError(f"{path}: is a directory, not a raw file") from None
-    except PermissionError:
-        raise ImageReadError(f"{path}: permission denied") from None
-    except OSError as err:
-        raise ImageReadError(f"{path}: cannot read: {err.strerror or err}") from None
-    if not data:
-        raise ImageReadError(f"{path}: empty file (0 bytes)")
-    return data
 
 
 def _libraw_reason(err: Exception) -> str:

@@ -9,7 +9,6 @@ files) naming the file: nothing else escapes.
 
 from __future__ import annotations
 
-import stat
 import warnings
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from PIL import ImageFile
 
 from n3cli.errors import ImageReadError, N3Error, UsageError
 from n3cli.io.formats import RAW_EXTENSIONS, sniff
-from n3cli.io.image import DEFAULT_MAX_PIXELS, RAW_MESSAGE, Image, check_size
+from n3cli.io.image import DEFAULT_MAX_PIXELS, RAW_MESSAGE, Image, check_size, read_input_bytes
 from n3cli.io.pillow_codec import decode_pillow
 from n3cli.io.png_chunks import read_ihdr
 
@@ -28,27 +27,8 @@ def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     path = Path(path)
     if path.suffix.lower() in RAW_EXTENSIONS:
         raise UsageError(f"{path}: {RAW_MESSAGE}")
-    data = _read_bytes(path)
+    data = read_input_bytes(path)
     return decode_image(data, name=str(path), max_pixels=max_pixels)
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        # A FIFO or a device (/dev/zero, /dev/stdin) would block or never end.
-        if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
-            raise ImageReadError(f"{path}: not a regular file")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImageReadError(f"{path}: is a directory, not an image file") from None
-    except PermissionError:
-        raise ImageReadError(f"{path}: permission denied") from None
-    except OSError as err:
-        raise ImageReadError(f"{path}: cannot read: {err.strerror or err}") from None
-    if not data:
-        raise ImageReadError(f"{path}: empty file (0 bytes)")
-    return data
 
 
 def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image:
