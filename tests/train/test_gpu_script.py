@@ -67,3 +67,27 @@ def test_gpu_train_script_runs_the_sr_recipes_on_cpu(tmp_path):
         assert meta["arch"] == "n3net-sr" and meta["descriptor"]["task"] == "sr"
         assert set(meta["training"]["val_psnr"]) >= {"s2", "s3", "s4"}  # Set5 watched at every scale
     assert "+ 0 BatchNorm steps" in proc.stdout  # no BatchNorm: no statistics phase
+
+
+TINY_RAW = ("data.limit=4 data.holdout=0 optim.batch_size=2 model.features=8 model.depth=3 "
+            "model.embed_features=8 model.n3_channels=8 model.k=2 model.window=3 data.crop=48 "
+            "validation.images=1 validation.crop=60 runtime.log_every=1")
+
+
+@pytest.mark.slow
+def test_gpu_train_script_runs_the_raw_recipes_on_cpu(tmp_path):
+    """CONFIGS="paper-raw cpu-raw": the raw recipes of issue 11 through the same script."""
+    data = tmp_path / "data"
+    for sub in ("train", "test"):
+        make_images(data / "BSDS500" / sub, count=3, size=(84, 90), color=True, seed=len(sub))
+    make_images(data / "Set12", count=1, size=(80, 80), seed=3)
+    out = tmp_path / "out"
+    env = {**os.environ, "PROBE_S": "8", "RESERVE_S": "5", "EXTRA_SET": TINY_RAW, "DATA": str(data),
+           "OMP_NUM_THREADS": "1", "PYTHON": sys.executable, "CONFIGS": "paper-raw cpu-raw"}
+    proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), "50", "cpu", str(out)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for name in ("n3net-raw-paper-repro", "n3net-raw"):
+        meta = json.loads((out / f"{name}.json").read_text())
+        assert meta["arch"] == "n3net-raw" and meta["descriptor"]["packing"] == "bayer"
+        assert meta["descriptor"]["conditioning"] == ["a", "b"]
