@@ -21,18 +21,25 @@ TINY = ("data.limit=4 optim.batch_size=2 model.features=8 model.depth=3 model.em
         "model.k=2 validation.images=1 validation.crop=80 runtime.log_every=1")
 
 
-@pytest.mark.slow
-def test_gpu_train_script_on_cpu(tmp_path):
+def _run_script(tmp_path, extra: str, budget: str, val: str, configs: str | None = None):
+    """gpu_train.sh on the CPU over a tiny BSDS500-like tree and one validation image in
+    ``val`` (a folder under the data root); returns (process, output folder)."""
     data = tmp_path / "data"
-    for sub, color in (("train", True), ("test", True)):
-        make_images(data / "BSDS500" / sub, count=3, size=(84, 90), color=color, seed=len(sub))
-    make_images(data / "Set12", count=1, size=(80, 80), seed=3)
+    for sub in ("train", "test"):
+        make_images(data / "BSDS500" / sub, count=3, size=(84, 90), color=True, seed=len(sub))
+    make_images(data / val, count=1, size=(80, 80) if val == "Set12" else (72, 72), color=val != "Set12", seed=3)
     out = tmp_path / "out"
-    env = {**os.environ, "PROBE_S": "8", "RESERVE_S": "5", "EXTRA_SET": TINY, "DATA": str(data),
-           "OMP_NUM_THREADS": "1", "PYTHON": sys.executable}
-    proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), "45", "cpu", str(out)], cwd=REPO,
+    env = {**os.environ, "PROBE_S": "8", "RESERVE_S": "5", "EXTRA_SET": extra, "DATA": str(data),
+           "OMP_NUM_THREADS": "1", "PYTHON": sys.executable, **({"CONFIGS": configs} if configs else {})}
+    proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), budget, "cpu", str(out)], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc, out
+
+
+@pytest.mark.slow
+def test_gpu_train_script_on_cpu(tmp_path):
+    proc, out = _run_script(tmp_path, TINY, "45", "Set12")
     files = sorted(p.name for p in out.iterdir())
     assert len(files) <= 8
     for name in ("n3net-blind", "n3net-blind-color"):
@@ -52,16 +59,7 @@ TINY_SR = ("data.limit=4 optim.batch_size=2 model.features=8 model.depth=3 model
 @pytest.mark.slow
 def test_gpu_train_script_runs_the_sr_recipes_on_cpu(tmp_path):
     """The same script, CONFIGS="paper-sr sr": the GPU recipes of issue 10, end to end."""
-    data = tmp_path / "data"
-    for sub in ("train", "test"):
-        make_images(data / "BSDS500" / sub, count=3, size=(84, 90), color=True, seed=len(sub))
-    make_images(data / "Set5" / "HR", count=1, size=(72, 72), color=True, seed=3)
-    out = tmp_path / "out"
-    env = {**os.environ, "PROBE_S": "8", "RESERVE_S": "5", "EXTRA_SET": TINY_SR, "DATA": str(data),
-           "OMP_NUM_THREADS": "1", "PYTHON": sys.executable, "CONFIGS": "paper-sr sr"}
-    proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), "50", "cpu", str(out)], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=400)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    proc, out = _run_script(tmp_path, TINY_SR, "50", "Set5/HR", "paper-sr sr")
     for name in ("n3net-sr-paper", "n3net-sr"):
         meta = json.loads((out / f"{name}.json").read_text())
         assert meta["arch"] == "n3net-sr" and meta["descriptor"]["task"] == "sr"
@@ -77,16 +75,7 @@ TINY_RAW = ("data.limit=4 data.holdout=0 optim.batch_size=2 model.features=8 mod
 @pytest.mark.slow
 def test_gpu_train_script_runs_the_raw_recipes_on_cpu(tmp_path):
     """CONFIGS="paper-raw cpu-raw": the raw recipes of issue 11 through the same script."""
-    data = tmp_path / "data"
-    for sub in ("train", "test"):
-        make_images(data / "BSDS500" / sub, count=3, size=(84, 90), color=True, seed=len(sub))
-    make_images(data / "Set12", count=1, size=(80, 80), seed=3)
-    out = tmp_path / "out"
-    env = {**os.environ, "PROBE_S": "8", "RESERVE_S": "5", "EXTRA_SET": TINY_RAW, "DATA": str(data),
-           "OMP_NUM_THREADS": "1", "PYTHON": sys.executable, "CONFIGS": "paper-raw cpu-raw"}
-    proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), "50", "cpu", str(out)], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=400)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    _, out = _run_script(tmp_path, TINY_RAW, "50", "Set12", "paper-raw cpu-raw")
     for name in ("n3net-raw-paper-repro", "n3net-raw"):
         meta = json.loads((out / f"{name}.json").read_text())
         assert meta["arch"] == "n3net-raw" and meta["descriptor"]["packing"] == "bayer"
