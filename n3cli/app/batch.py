@@ -274,9 +274,8 @@ class Denoiser(ImageJob):
     # -- one file -----------------------------------------------------------------------
     def process(self, item: PlanItem) -> ItemResult:
         from n3cli.app.raw import RawJob, looks_like_raw
-        from n3cli.io.formats import RAW_EXTENSIONS
 
-        if item.src.suffix.lower() in RAW_EXTENSIONS or looks_like_raw(item.src):
+        if looks_like_raw(item.src):
             return RawJob(self).process(item)
         if self.opts.raw_only:
             raise UsageError(f"{item.src}: not a camera raw file (--raw)", "drop --raw to denoise images")

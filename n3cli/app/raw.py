@@ -52,7 +52,7 @@ def parse_noise(text: str) -> tuple[tuple[float, float], ...]:
         raise UsageError(f"--noise takes 2 or 8 numbers, not {len(values)}",
                          "a,b for every plane or one pair per CFA position")
     pairs = tuple(zip(values[::2], values[1::2]))
-    if any(a < 0 for a, _ in pairs) or any(a * 1 + b <= 0 for a, b in pairs):
+    if any(a < 0 for a, _ in pairs) or any(a + b <= 0 for a, b in pairs):
         raise UsageError(f"--noise {text}: a must be >= 0 and a + b > 0", "e.g. --noise 0.001,1e-5")
     return pairs * 4 if len(pairs) == 1 else pairs
 
@@ -93,20 +93,16 @@ def _profile_per_position(profile, cfa: str) -> tuple[tuple[float, float], ...] 
 
 
 def looks_like_raw(path: Path) -> bool:
-    """A camera raw by content: ordinary image containers are ruled out from their first
-    bytes; anything else is a raw when LibRaw can open it."""
-    from n3cli.io.formats import sniff
+    """A camera raw: by extension where it is a raw's or an image's (so an ordinary image
+    is read once, by the image reader), by content (LibRaw opens it) otherwise."""
+    from n3cli.io.formats import IMAGE_EXTENSIONS, RAW_EXTENSIONS
     from n3cli.io.raw import is_camera_raw
 
-    if not Path(path).is_file():
-        return False  # a FIFO would block the read; the image reader reports why
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError:
-        return False  # the image reader reports why
-    if sniff(head) in ("png", "jpeg") or head[:4] in (b"GIF8", b"RIFF") or head[:2] == b"BM":
-        return False
+    ext = Path(path).suffix.lower()
+    if ext in RAW_EXTENSIONS:
+        return True
+    if ext in IMAGE_EXTENSIONS or not Path(path).is_file():
+        return False  # (a FIFO would block the read; the image reader reports why)
     return is_camera_raw(path)
 
 
