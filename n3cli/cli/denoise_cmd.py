@@ -41,6 +41,13 @@ exit code is 1. Usage errors exit with 2.
 
 \b
 Sigma is in 8-bit units (0-255) whatever the bit depth.
+
+\b
+Camera raw files (any Bayer raw LibRaw reads: CR2/CR3, NEF, ARW, RAF, ORF, RW2, DNG,
+...) are denoised on the sensor mosaic, before demosaicing, and written as a DNG a raw
+developer opens like the original. Their noise is Poisson-Gaussian per CFA plane,
+variance a*x + b on [0, 1]: --noise, else the DNG NoiseProfile tag, else estimated
+from the image; the (a, b) used is reported (--json too).
 """
 
 
