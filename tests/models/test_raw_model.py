@@ -13,6 +13,8 @@ from n3cli.engine import restore_image
 from n3cli.engine.runner import plane_conditions
 from n3cli.models.arch import get_arch
 from n3cli.models.config import N3NetConfig
+from n3cli.models.n3net import N3Net
+from n3cli.models.raw import RawConfig, std_map
 from n3cli.models.registry import get_spec
 
 CPU = torch.device("cpu")
@@ -63,3 +65,46 @@ def test_engine_runs_each_bayer_plane_with_its_own_noise_model_and_tiles_exactly
     ref = restore_image(net, desc, planes, {"a": amap, "b": b}, CPU, tile=0)
     tiled = restore_image(net, desc, planes, {"a": amap, "b": b}, CPU, tile=16, mode="exact")
     np.testing.assert_allclose(tiled, ref, atol=1e-5)
+
+
+def test_sigma_input_is_a_blind_network_on_the_std_map():
+    """noise_input "sigma": the same tensors as an N3Net on [plane, sqrt(a*mean5(x)+b)],
+    so a trained n3net-blind loads into it strictly (n3 train --init)."""
+    cfg = RawConfig(**{**TINY.to_dict(), "noise_input": "sigma"})
+    arch = get_arch("n3net-raw")
+    torch.manual_seed(0)
+    raw = arch.build(cfg).eval()
+    blind = N3Net(cfg.network()).eval()
+    assert cfg.network().in_channels == 2
+    blind.load_state_dict(raw.state_dict(), strict=True)
+    x = torch.rand(1, 1, 30, 34) * 1.2 - 0.1  # noisy planes leave [0, 1]
+    a, b = torch.full_like(x, 4e-3), torch.full_like(x, 1e-5)
+    inp = torch.cat([x, a, b], 1)
+    with torch.no_grad():
+        np.testing.assert_allclose(raw(inp).numpy(), blind(std_map(inp)).numpy(), atol=1e-6)
+    sig = std_map(inp)[:, 1]
+    # Centre pixel: the 5x5 mean of the clipped plane.
+    m = x[0, 0, 10:15, 10:15].clamp(0, 1).mean()
+    assert torch.isclose(sig[0, 12, 12], (4e-3 * m + 1e-5).sqrt(), atol=1e-6)
+    # The paper's input is a different network (3 input channels): the two do not mix.
+    assert RawConfig(**TINY.to_dict()).network().in_channels == 3
+
+
+def test_sigma_input_tiles_exactly_with_per_pixel_maps():
+    cfg = RawConfig(**{**TINY.to_dict(), "noise_input": "sigma"})
+    arch = get_arch("n3net-raw")
+    torch.manual_seed(1)
+    net = arch.build(cfg).eval()
+    desc = arch.describe(cfg)
+    assert desc.halo == arch.describe(TINY).halo + 2  # the 5x5 signal mean reaches 2 px further
+    rng = np.random.default_rng(1)
+    planes = rng.random((44, 52, 4), dtype=np.float32)
+    amap = np.stack([np.full((44, 52), v, np.float32) * (1 + np.linspace(0, 1, 52)) for v in (1e-3, 2e-3, 4e-3, 8e-3)], -1)
+    ref = restore_image(net, desc, planes, {"a": amap, "b": [1e-5] * 4}, CPU, tile=0)
+    tiled = restore_image(net, desc, planes, {"a": amap, "b": [1e-5] * 4}, CPU, tile=16, mode="exact")
+    np.testing.assert_allclose(tiled, ref, atol=1e-5)
+
+
+def test_unknown_noise_input_is_refused():
+    with pytest.raises(ValueError, match="noise_input"):
+        RawConfig(noise_input="log")
