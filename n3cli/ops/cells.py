@@ -13,8 +13,8 @@ and every patch is an ``m x m`` square of cells. Two identities then cut the wor
   cells gives the already-folded output: the GEMM is ``m*m`` times smaller than the
   patch-space one and the fold adds whole cells, not pixels.
 
-Blocks, chunks, the "owned" mask and the training-mode single chunk follow
-:mod:`n3cli.ops.blocked`, whose plan this module reuses. Everything is plain differentiable
+Blocks, chunks, the "owned" mask and the training-mode single chunk are the plan of
+:mod:`n3cli.ops.plan`, shared with the patch-space kernel of :mod:`n3cli.ops.blocked`. Everything is plain differentiable
 torch, so autograd provides the backward pass.
 """
 
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from n3cli.ops.geometry import PatchGrid
 from n3cli.ops.knn import knn_rounds
+from n3cli.ops.plan import BlockPlan, distance_bn
 
 
 def to_cells(t: torch.Tensor, g: PatchGrid) -> torch.Tensor:
@@ -62,8 +63,6 @@ def n3_aggregate_cells(
     max_chunk_bytes: int,
 ) -> torch.Tensor:
     """Same contract as :func:`n3cli.ops.reference.n3_aggregate_reference`."""
-    from n3cli.ops.blocked import _axis_plan, _distance_bn  # shared plan, no import cycle
-
     if patch % stride:
         raise ValueError("the cell kernel needs patch to be a multiple of stride")
     m = patch // stride
@@ -79,23 +78,17 @@ def n3_aggregate_cells(
     dx, de = xc.shape[-1], ec.shape[-1]
 
     training = bn.training
-    if training:
-        block = max(n1, n2)  # one block, one chunk: exact batch statistics
-    rows = _axis_plan(g, 0, block)
-    cols = _axis_plan(g, 1, block)
-    nbr, bq1 = rows.queries.shape
-    nbc, bq2 = cols.queries.shape
-    u1, u2 = rows.cands.shape[1], cols.cands.shape[1]
+    plan = BlockPlan(g, block, training)
+    rows, cols = plan.rows, plan.cols
+    bq1, bq2, u1, u2 = plan.bq1, plan.bq2, plan.u1, plan.u2
     q1c, q2c, c1c, c2c = bq1 + m - 1, bq2 + m - 1, u1 + m - 1, u2 + m - 1
-    nq, nc, qcells, ccells = bq1 * bq2, u1 * u2, q1c * q2c, c1c * c2c
-    nblocks = nbr * nbc
+    nq, nc, qcells, ccells = plan.nq, plan.nc, q1c * q2c, c1c * c2c
 
     # float32 values held per block in one chunk: gathered cells, cell distances, the
     # patch distances with the k weight maps and knn temporaries, the cell weight matrix
     # and the aggregated cells.
     per_block = 4 * b * (ccells * (dx + de) + qcells * (de + ccells) + (k + 6) * nq * nc
                          + k * qcells * (ccells + dx))
-    chunk = nblocks if training else max(1, min(nblocks, max_chunk_bytes // max(per_block, 1)))
 
     out = torch.zeros(b, ncl1 * ncl2, k * dx, device=dev, dtype=cdt)
     inf = float("-inf")
@@ -103,26 +96,17 @@ def n3_aggregate_cells(
     col_bias = torch.zeros(cols.valid.shape, dtype=cdt).masked_fill_(~cols.valid, inf).to(dev)
     ar_q1, ar_q2 = torch.arange(q1c), torch.arange(q2c)
     ar_c1, ar_c2 = torch.arange(c1c), torch.arange(c2c)
-    for start in range(0, nblocks, chunk):
-        ids = torch.arange(start, min(start + chunk, nblocks))
-        br, bc = ids // nbc, ids % nbc
-        nb = len(ids)
-        qr, qc = rows.queries[br], cols.queries[bc]  # (nb, bq1), (nb, bq2)
-        cr, cc = rows.cands[br], cols.cands[bc]  # (nb, u1), (nb, u2)
+    for ch in plan.chunks(per_block, max_chunk_bytes):
+        nb = len(ch)
+        br, bc, qr, qc, cr, cc = ch.br, ch.bc, ch.qr, ch.qc, ch.cr, ch.cc
         qcell = ((qr[:, :1] + ar_q1)[:, :, None] * ncl2 + (qc[:, :1] + ar_q2)[:, None, :])
         ccell = ((cr[:, :1] + ar_c1)[:, :, None] * ncl2 + (cc[:, :1] + ar_c2)[:, None, :])
         qcell = qcell.reshape(nb, qcells).to(dev)
         ccell = ccell.reshape(nb, ccells).to(dev)
         if training:  # explicit mask: the distance BN's batch statistics need it
-            valid = rows.valid[br][:, :, None, :, None] & cols.valid[bc][:, None, :, None, :]
-            valid = valid.reshape(nb, nq, nc)
-            if g.excludes_self:
-                qflat = (qr[:, :, None] * n2 + qc[:, None, :]).reshape(nb, nq, 1)
-                cflat = (cr[:, :, None] * n2 + cc[:, None, :]).reshape(nb, 1, nc)
-                valid = valid & (qflat != cflat)
-            valid = valid.to(dev)
-        owned = (rows.owned[br][:, :, None] & cols.owned[bc][:, None, :]).to(dev)
-        qidx = (qr[:, :, None] * n2 + qc[:, None, :]).reshape(nb, nq).to(dev)
+            valid = plan.valid(ch).to(dev)
+        owned = plan.owned(ch).to(dev)
+        qidx = plan.query_index(ch).to(dev)
 
         # Cell-level distances, centred on the union's mean (translation invariance) so
         # that |q|^2 + |c|^2 - 2 q.c does not cancel catastrophically.
@@ -144,7 +128,7 @@ def n3_aggregate_cells(
 
         if training:
             validb = valid.unsqueeze(0).expand_as(dist)
-            logits = _distance_bn(dist, validb, bn) / temp[:, qidx][..., None]
+            logits = distance_bn(dist, validb, bn) / temp[:, qidx][..., None]
             logits = logits.masked_fill(~validb, float("-inf"))
         else:
             # BN(d) / T = d * (scale / T) + shift / T: one fused pass, then the window
