@@ -10,7 +10,7 @@ so every row pairs image by image with an ``n3 eval --task raw`` run:
   noise", IEEE TIP 2013). The data are clipped to [0, 1] like a sensor's, which the GAT
   does not model; that is part of what a real pipeline faces.
 
-    python bench/raw_baselines.py --dataset set12 [--limit N] [--noise a,b]
+    python bench/raw_baselines.py --dataset set12 [--limit N] [--noise a,b] [--jobs N]
 
 Needs the ``bm3d`` package (``pip install bm3d``, the ``dev`` extra); prints a table. The
 network rows come from ``n3 eval --task raw --model n3net-blind|n3net-raw``.
@@ -19,8 +19,10 @@ network rows come from ``n3 eval --task raw --model n3net-blind|n3net-raw``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -56,18 +58,47 @@ def gat_bm3d(noisy: np.ndarray, a: float, b: float) -> np.ndarray:
     return gat_inverse(bm3d.bm3d(d, 1.0), a, b)[..., None]
 
 
+def _part(method: str, args: argparse.Namespace, grid, only: list[int]):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    fn = (lambda z, a, b: z) if method == "noisy" else gat_bm3d
+    return raw_evaluate(fn, method, args.dataset, grid, args.data_dir, args.limit, only=only)
+
+
+def _evaluate(method: str, args: argparse.Namespace, grid):
+    """``raw_evaluate`` in ``args.jobs`` processes (images dealt round-robin), merged."""
+    from n3cli.data.testsets import dataset_spec, list_images
+
+    n = len(list_images(dataset_spec(args.dataset), args.data_dir)[:args.limit or None])
+    parts = [list(range(k, n, args.jobs)) for k in range(args.jobs)]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(_part, [method] * args.jobs, [args] * args.jobs, [grid] * args.jobs, parts))
+    merged = results[0]
+    order = [i for part in parts for i in part]
+    rank = {i: r for r, i in enumerate(order)}
+    for j, pair in enumerate(merged.pairs):
+        scores = [s for r in results for s in r.pairs[j].psnr]
+        pair.psnr = [scores[rank[i]] for i in range(n)]
+        pair.mean_psnr = float(np.mean(pair.psnr))
+        pair.noisy_psnr = float(sum(r.pairs[j].noisy_psnr * len(r.images) for r in results) / n)
+    merged.images = [name for _, name in sorted((i, nm) for r, part in zip(results, parts)
+                                                for i, nm in zip(part, r.images))]
+    return merged
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="set12", choices=["set12", "bsd68"])
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--noise", default=None, help="one a,b pair instead of the grid")
     ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument("--jobs", type=int, default=1, help="processes, images dealt round-robin (BM3D is single-threaded)")
     args = ap.parse_args()
     grid = parse_noise(args.noise)[:1] if args.noise else RAW_GRID
     rows = []
     for name, fn in (("noisy", lambda z, a, b: z), ("GAT+BM3D", gat_bm3d)):
         t0 = time.perf_counter()
-        r = raw_evaluate(fn, name, args.dataset, grid, args.data_dir, args.limit)
+        r = (_evaluate(name, args, grid) if args.jobs > 1
+             else raw_evaluate(fn, name, args.dataset, grid, args.data_dir, args.limit))
         rows.append((name, r, time.perf_counter() - t0))
     print(f"{args.dataset}, {len(rows[0][1].images)} images (PSNR dB on [0, 1], output clipped)")
     print(f"{'a':>9} {'b':>9} " + " ".join(f"{n:>9}" for n, _, _ in rows))

@@ -85,18 +85,24 @@ def raw_case(clean: np.ndarray, a: float, b: float, seed: Sequence[int], tone: b
 def raw_evaluate(denoise: RawDenoise, method: str, dataset: str, grid: Sequence[tuple[float, float]] = RAW_GRID,
                  data_dir: Path | None = None, limit: int | None = None, tone: bool = False,
                  seed: int = RAW_SEED,
-                 progress: Callable[[str, int, int, str], None] | None = None) -> RawEvalResult:
-    """Score ``denoise`` on a gray test set over ``grid`` with the protocol above."""
+                 progress: Callable[[str, int, int, str], None] | None = None,
+                 only: Sequence[int] | None = None) -> RawEvalResult:
+    """Score ``denoise`` on a gray test set over ``grid`` with the protocol above.
+
+    ``only``: score just these image indices (of the full, limited list), each with the
+    noise it has in a full run, so that parts run in parallel add up to one run."""
     if dataset not in RAW_DATASETS:
         raise UsageError(f"--task raw evaluates on {' or '.join(RAW_DATASETS)}, not {dataset}")
     ts = dataset_spec(dataset)
     files = list_images(ts, data_dir)
     files = files[:limit] if limit else files
+    chosen = range(len(files)) if only is None else sorted(set(only))
     t0 = time.perf_counter()
     pairs = [RawPairScore(float(a), float(b), 0.0, 0.0) for a, b in grid]
     noisy_scores: list[list[float]] = [[] for _ in grid]
-    total = len(files) * len(grid)
-    for i, path in enumerate(files):
+    total = len(chosen) * len(grid)
+    for n, i in enumerate(chosen):
+        path = files[i]
         clean = load_test_image(path, ts).astype(np.float32) / 255.0
         for j, (a, b) in enumerate(grid):
             target, noisy = raw_case(clean, a, b, (seed, i, j), tone)
@@ -106,8 +112,8 @@ def raw_evaluate(denoise: RawDenoise, method: str, dataset: str, grid: Sequence[
             pairs[j].psnr.append(psnr(target, out))
             noisy_scores[j].append(psnr(target, noisy))
             if progress is not None:
-                progress(dataset, i * len(grid) + j + 1, total, path.stem)
+                progress(dataset, n * len(grid) + j + 1, total, path.stem)
     for p, noisy in zip(pairs, noisy_scores):
         p.mean_psnr, p.noisy_psnr = float(np.mean(p.psnr)), float(np.mean(noisy))
-    return RawEvalResult(dataset=dataset, method=method, pairs=pairs, images=[f.stem for f in files],
+    return RawEvalResult(dataset=dataset, method=method, pairs=pairs, images=[files[i].stem for i in chosen],
                          seconds=time.perf_counter() - t0, tone=tone, seed=seed)

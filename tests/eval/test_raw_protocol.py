@@ -56,3 +56,14 @@ def test_cli_task_raw(shared_dir, run, tiny, tmp_path):
     assert res.exit_code == 2 and "--task raw" in res.output
     res = run("eval", "--task", "raw", "--dataset", "cbsd68")
     assert res.exit_code == 2 and "set12 or bsd68" in res.output
+
+
+def test_parts_of_a_run_score_each_image_as_the_whole_run_does(shared_dir):
+    grid = [(1e-3, 5e-6), (1e-2, 5e-5)]
+    whole = raw_evaluate(lambda z, a, b: z, "identity", "set12", grid, limit=3)
+    odd = raw_evaluate(lambda z, a, b: z, "identity", "set12", grid, limit=3, only=[1])
+    even = raw_evaluate(lambda z, a, b: z, "identity", "set12", grid, limit=3, only=[2, 0])
+    assert odd.images == [whole.images[1]] and even.images == [whole.images[0], whole.images[2]]
+    for j in range(len(grid)):
+        assert odd.pairs[j].psnr == [whole.pairs[j].psnr[1]]
+        assert even.pairs[j].psnr == [whole.pairs[j].psnr[0], whole.pairs[j].psnr[2]]
