@@ -31,8 +31,8 @@ def test_real_raw_with_the_bundled_denoiser_writes_a_dng_libraw_reads(kdc, tmp_p
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     item = json.loads(p.stdout)["items"][0]
-    # No raw model is bundled yet: the blind Gaussian model runs with a per-pixel sigma map.
-    assert item["model"] == "n3net-blind" and item["noise_source"] == "estimated"
+    # The bundled raw model is the default for raw files (n3net-blind only when it is absent).
+    assert item["model"] == "n3net-raw" and item["noise_source"] == "estimated"
     assert len(item["noise"]) == 4 and all(a >= 0 for a, _ in item["noise"])
     with rawpy.imread(str(kdc)) as a, rawpy.imread(str(out)) as b:
         src, den = a.raw_image_visible.astype(float), b.raw_image_visible.astype(float)
