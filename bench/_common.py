@@ -77,6 +77,17 @@ def timed(fn, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
+def best_of(fn, repeat: int) -> float:
+    """Fastest of ``repeat`` timed calls of ``fn`` after one warm-up call (seconds)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
 def machine(device: torch.device) -> str:
     cpu = platform.processor() or platform.machine()
     try:

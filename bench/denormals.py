@@ -17,17 +17,17 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
+
+from _common import best_of  # also puts the checkout on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _case(flush: bool, trained: bool, threads: int, repeat: int, size: int) -> dict:
-    sys.path.insert(0, str(REPO))
-    torch.set_flush_denormal(flush)  # after the import: bench/_common would set it
+    torch.set_flush_denormal(flush)  # after importing _common, which turns flushing on
     torch.set_num_threads(threads)
     from safetensors.torch import load_file
 
@@ -53,22 +53,13 @@ def _case(flush: bool, trained: bool, threads: int, repeat: int, size: int) -> d
         loss.backward()
         opt.step()
 
-    def best(fn) -> float:
-        fn()
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    t_step = best(step)
+    t_step = best_of(step, repeat)
     prepared = inference_model(net.eval(), torch.device("cpu"))
     img = torch.rand(1, 1, size, size, generator=gen)
     inp = as_layout(torch.cat([img, torch.full_like(img, 0.01), torch.full_like(img, 1e-4)], 1),
                     torch.device("cpu"))
     with torch.inference_mode():
-        t_inf = best(lambda: prepared(inp))
+        t_inf = best_of(lambda: prepared(inp), repeat)
     return {"flush": flush, "trained": trained, "step_s": t_step, "infer_s": t_inf}
 
 

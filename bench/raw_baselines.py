@@ -19,7 +19,6 @@ network rows come from ``n3 eval --task raw --model n3net-blind|n3net-raw``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -58,30 +57,32 @@ def gat_bm3d(noisy: np.ndarray, a: float, b: float) -> np.ndarray:
     return gat_inverse(bm3d.bm3d(d, 1.0), a, b)[..., None]
 
 
+def noisy_input(z: np.ndarray, a: float, b: float) -> np.ndarray:
+    return z
+
+
+METHODS = {"noisy": noisy_input, "GAT+BM3D": gat_bm3d}
+
+
 def _part(method: str, args: argparse.Namespace, grid, only: list[int]):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    fn = (lambda z, a, b: z) if method == "noisy" else gat_bm3d
-    return raw_evaluate(fn, method, args.dataset, grid, args.data_dir, args.limit, only=only)
+    return raw_evaluate(METHODS[method], method, args.dataset, grid, args.data_dir, args.limit, only=only)
 
 
 def _evaluate(method: str, args: argparse.Namespace, grid):
-    """``raw_evaluate`` in ``args.jobs`` processes (images dealt round-robin), merged."""
+    """``raw_evaluate`` in ``args.jobs`` processes over consecutive runs of images, joined
+    in order (each image keeps its full-run noise)."""
     from n3cli.data.testsets import dataset_spec, list_images
 
     n = len(list_images(dataset_spec(args.dataset), args.data_dir)[:args.limit or None])
-    parts = [list(range(k, n, args.jobs)) for k in range(args.jobs)]
-    with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(_part, [method] * args.jobs, [args] * args.jobs, [grid] * args.jobs, parts))
+    parts = [p.tolist() for p in np.array_split(np.arange(n), args.jobs) if len(p)]
+    with ProcessPoolExecutor(len(parts)) as pool:
+        results = list(pool.map(_part, [method] * len(parts), [args] * len(parts), [grid] * len(parts), parts))
     merged = results[0]
-    order = [i for part in parts for i in part]
-    rank = {i: r for r, i in enumerate(order)}
     for j, pair in enumerate(merged.pairs):
-        scores = [s for r in results for s in r.pairs[j].psnr]
-        pair.psnr = [scores[rank[i]] for i in range(n)]
+        pair.psnr = [s for r in results for s in r.pairs[j].psnr]
         pair.mean_psnr = float(np.mean(pair.psnr))
         pair.noisy_psnr = float(sum(r.pairs[j].noisy_psnr * len(r.images) for r in results) / n)
-    merged.images = [name for _, name in sorted((i, nm) for r, part in zip(results, parts)
-                                                for i, nm in zip(part, r.images))]
+    merged.images = [name for r in results for name in r.images]
     return merged
 
 
@@ -95,7 +96,7 @@ def main() -> None:
     args = ap.parse_args()
     grid = parse_noise(args.noise)[:1] if args.noise else RAW_GRID
     rows = []
-    for name, fn in (("noisy", lambda z, a, b: z), ("GAT+BM3D", gat_bm3d)):
+    for name, fn in METHODS.items():
         t0 = time.perf_counter()
         r = (_evaluate(name, args, grid) if args.jobs > 1
              else raw_evaluate(fn, name, args.dataset, grid, args.data_dir, args.limit))

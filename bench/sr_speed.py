@@ -13,13 +13,12 @@ The issue's target: the SR model's time per output pixel at x2 no more than n3ne
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _common import machine  # also puts the checkout on sys.path
+from _common import best_of, machine  # also puts the checkout on sys.path
 from n3cli.engine import restore_image, sigma_conditions
 from n3cli.engine.optimize import inference_model
 from n3cli.models.arch import get_arch
@@ -36,16 +35,6 @@ def _model(config: Path, scale: int | None = None, overrides: list[str] = ()):
     if scale is not None:
         return net.at_scale(scale), arch.describe(cfg.model, scale=scale)
     return net, arch.describe(cfg.model, task="denoise", sigma_range=(0.0, 75.0))
-
-
-def _best(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:
@@ -65,14 +54,14 @@ def main() -> None:
     net, desc = _model(REPO / "configs" / "cpu-blind-gray.toml")
     prepared = inference_model(net, cpu)
     img = rng.random((n, n, 1), dtype=np.float32)
-    t_blind = _best(lambda: restore_image(prepared, desc, img, sigma_conditions(25), cpu, tile=0, prepared=True),
+    t_blind = best_of(lambda: restore_image(prepared, desc, img, sigma_conditions(25), cpu, tile=0, prepared=True),
                     args.repeat)
     rows.append(("n3net-blind (denoise)", n, t_blind))
     for s in (2, 3, 4):
         net, desc = _model(args.sr_config, s, args.set)
         prepared = inference_model(net, cpu)
         lr = rng.random((n // s, n // s, 1), dtype=np.float32)
-        t = _best(lambda: restore_image(prepared, desc, lr, None, cpu, tile=0, prepared=True), args.repeat)
+        t = best_of(lambda: restore_image(prepared, desc, lr, None, cpu, tile=0, prepared=True), args.repeat)
         rows.append((f"n3net-sr x{s}", (n // s) * s, t))
     print(machine(cpu))
     print(f"SR recipe: {args.sr_config.name}" + "".join(f" --set {o}" for o in args.set))

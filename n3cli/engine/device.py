@@ -24,9 +24,9 @@ def flush_denormals() -> bool:
     """Treat denormal floats as zero on the CPU (process-wide); False where unsupported.
 
     Trained N3Nets produce denormals (softmax weights and activations far below 1e-38),
-    and x86 CPUs take a slow path for each: a training step of the bundled blind
-    model's network, started from its trained weights, took 3.2 s with them and 0.75 s
-    without (2 threads). Values that small change no output at float32 precision.
+    and x86 CPUs take a slow path for each: with the bundled weights a training step and
+    an inference pass are 4.5x and 4.2x slower without this (``bench/denormals.py``,
+    docs/PERFORMANCE.md). Values that small change no output at float32 precision.
     """
     return bool(torch.set_flush_denormal(True))
 

@@ -13,7 +13,7 @@ How the network sees the noise is the config's ``noise_input``:
 - ``"ab"`` (the paper): the a and b maps themselves are input channels 2 and 3.
 - ``"sigma"``: the model turns them into one map of the noise std,
   ``sqrt(a * mean5x5(clip(noisy)) + b)``, the input a blind Gaussian denoiser takes.
-  a spans 1e-4..1e-1 and b 1e-7..1e-1, far from the unit range a first convolution
+  a spans 1e-4..1e-1 and b about 3e-8..1e-2, far from the unit range a first convolution
   learns well; the std map is in the range of ``sigma / 255`` and lets training start
   from a trained ``n3net-blind`` (same tensors, ``n3 train --init``) instead of from zero.
 """
@@ -43,7 +43,6 @@ class RawConfig(N3NetConfig):
     ``in_channels`` is what the model takes (plane, a, b: always 3); the N3Net inside
     takes 3 (``"ab"``) or 2 (``"sigma"``: plane, std map) channels."""
 
-    image_channels: int = 1
     in_channels: int = 3
     noise_input: str = "ab"
 
