@@ -23,6 +23,7 @@ Examples:
   n3 eval --dataset bsd68 --sigma 50 --json scores.json  --model auto picks the model
   n3 eval --dataset all --sigma 25 --per-image           Set12 -> BSD68 -> Urban100, one seed
   n3 eval --dataset bsd68 --sigma 25 --protocol kair     DnCNN's BSD68 PNGs, 8-bit output
+  n3 eval --dataset set12 --sigma 25 --protocol real     noisy input clipped to 8 bits, like real files
   n3 eval --dataset cbsd68 --sigma 25 --gray-on-color rgb --limit 10
   n3 eval --dataset set12 --sigma 25 --ensemble 8        self-ensemble of 8 flips/rotations
   n3 eval --task sr --dataset set5 --scale 2             the bundled n3net-sr, Y PSNR (Table 5)
@@ -109,7 +110,9 @@ def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -
               help="Also write the scores as JSON to FILE ('-' = stdout; the table then goes to stderr).")
 @click.option("--limit", type=int, default=None, help="Only the first N images of each set.")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="paper", show_default=True,
-              help="paper: float noise/output, seed 1234; kair: DnCNN's BSD68 PNGs, 8-bit output.")
+              help="paper: float noise/output, seed 1234; real: the same noise, noisy image and "
+                   "output clipped and rounded to 8 bits (like real files); kair: DnCNN's BSD68 "
+                   "PNGs, 8-bit output.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:i] or mps.")
 @click.option("--gray-on-color", type=click.Choice(GRAY_ON_COLOR_CHOICES), default="rgb",
               show_default=True, help="How a gray model runs on colour images (cbsd68).")

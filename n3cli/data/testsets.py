@@ -22,7 +22,9 @@ PAPER_GRAY_MATRIX = (0.2989, 0.5870, 0.1140, 0)
 DATASETS = ("set12", "bsd68", "urban100", "cbsd68")
 #: ``--dataset all``: the paper's order, one noise stream through all three.
 PAPER_ORDER = ("set12", "bsd68", "urban100")
-PROTOCOLS = ("paper", "kair")
+#: paper: float noise and output; real: the paper's noise stream, the noisy image clipped and
+#: rounded to 8 bits like a real file, output too; kair: DnCNN's PNGs and seeds.
+PROTOCOLS = ("paper", "real", "kair")
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class DatasetSpec:
 
 
 def dataset_spec(name: str, protocol: str = "paper") -> DatasetSpec:
-    """The :class:`DatasetSpec` of ``name`` under ``protocol`` ("paper" or "kair")."""
+    """The :class:`DatasetSpec` of ``name`` under ``protocol`` (see :data:`PROTOCOLS`)."""
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol '{protocol}'", f"use one of {', '.join(PROTOCOLS)}")
     kair = protocol == "kair"

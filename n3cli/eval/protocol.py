@@ -1,7 +1,10 @@
-"""The evaluation protocols: the paper's (spec section 3) and KAIR/DnCNN's.
+"""The evaluation protocols: the paper's (spec section 3), the real-file one, and KAIR/DnCNN's.
 
 paper: ``torch.manual_seed(1234)`` once, one noise stream through the sets in order,
 unclipped float noise and output, PSNR ``10 log10(1/(MSE+1e-10))``, zero-padded SSIM.
+real: the paper's noise stream, but the noisy image is clipped to [0, 1] and rounded to
+8 bits, as in any noisy PNG or JPEG a user has, and so is the output (what an 8-bit file
+written by ``n3 denoise`` holds); PSNR and SSIM as in the paper protocol.
 kair: DnCNN's gray BSD68 PNGs, ``np.random.seed(0)`` before each image, output clipped
 and rounded to 8 bits, PSNR/SSIM on the 0..255 scale (SSIM over the valid region).
 """
@@ -62,13 +65,28 @@ class EvalResult:
 Denoise = Callable[[np.ndarray], np.ndarray]  # H x W x C float in [0, 1] -> same shape
 
 
-def _score_paper(denoise: Denoise, clean_u8: np.ndarray, sigma: float,
-                 gen: torch.Generator) -> tuple[float, float]:
-    # Noise is drawn in the tensor layout (1, C, H, W), as upstream drew it.
+def to_8bit(x: np.ndarray) -> np.ndarray:
+    """Clip to [0, 1] and round to 256 levels, as writing an 8-bit file does (float32 out)."""
+    return (np.round(np.clip(x, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+
+
+def paper_noisy(clean_u8: np.ndarray, sigma: float, gen: torch.Generator, real: bool = False) -> np.ndarray:
+    """The next noisy image of the paper's stream (H x W x C float), 8-bit if ``real``.
+
+    Noise is drawn in the tensor layout (1, C, H, W), as upstream drew it.
+    """
     clean = torch.from_numpy(clean_u8.transpose(2, 0, 1).copy())[None].float() / 255.0
     noisy = clean + torch.randn(clean.shape, generator=gen) * (sigma / 255.0)
     noisy_hwc = noisy[0].numpy().transpose(1, 2, 0)
-    out = denoise(noisy_hwc)
+    return to_8bit(noisy_hwc) if real else noisy_hwc
+
+
+def _score_paper(denoise: Denoise, clean_u8: np.ndarray, sigma: float,
+                 gen: torch.Generator, real: bool = False) -> tuple[float, float]:
+    clean = torch.from_numpy(clean_u8.transpose(2, 0, 1).copy())[None].float() / 255.0
+    out = denoise(paper_noisy(clean_u8, sigma, gen, real))
+    if real:
+        out = to_8bit(out)
     ref = clean[0].numpy().transpose(1, 2, 0)
     return psnr(ref, out), ssim(ref, out, data_range=1.0, padding="zero")
 
@@ -132,8 +150,8 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
             for i, path in enumerate(files):
                 clean = load_test_image(path, ts)
                 t1 = time.perf_counter()
-                if protocol == "paper":
-                    p, s = _score_paper(denoise, clean, float(sigma), gen)
+                if protocol in ("paper", "real"):
+                    p, s = _score_paper(denoise, clean, float(sigma), gen, real=protocol == "real")
                 else:
                     p, s = _score_kair(denoise, clean, float(sigma))
                 scores.append(ImageScore(path.stem, p, s, time.perf_counter() - t1))

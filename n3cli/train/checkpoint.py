@@ -82,9 +82,14 @@ def rng_restore(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> None
 
 
 def save_checkpoint(path: Path, *, model_state: dict[str, torch.Tensor], optimizer_state: dict[str, Any],
-                    step: int, identity: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
-    """Write the checkpoint to ``path`` atomically (temp file in the same folder + replace)."""
+                    step: int, identity: dict[str, Any], extra: dict[str, Any] | None = None,
+                    ema_state: dict[str, torch.Tensor] | None = None) -> None:
+    """Write the checkpoint to ``path`` atomically (temp file in the same folder + replace).
+
+    ``ema_state``: the moving average of the weights (train/ema.py), when the run keeps one.
+    """
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model_state.items()}
+    tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in (ema_state or {}).items()})
     opt_t, opt_plain = _optimizer_split(optimizer_state)
     rng_t, rng_plain = rng_snapshot()
     tensors.update(opt_t)
@@ -105,7 +110,7 @@ def save_checkpoint(path: Path, *, model_state: dict[str, torch.Tensor], optimiz
 
 def load_checkpoint(path: Path, identity: dict[str, Any] | None = None,
                     may_differ: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Read and verify a checkpoint. Returns model/optimizer state, step, extra.
+    """Read and verify a checkpoint. Returns model/optimizer state, EMA (or None), step, extra.
 
     A damaged file, a foreign file or one made with another configuration (``identity``,
     except its top-level sections named in ``may_differ``) raises :class:`CheckpointError`.
@@ -134,7 +139,8 @@ def load_checkpoint(path: Path, identity: dict[str, Any] | None = None,
         raise CheckpointError(f"checkpoint {path} belongs to another configuration ({diff})",
                               "resume with the same config, or use a new --out")
     model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    return {"model": model, "optimizer": _optimizer_join(tensors, meta["optimizer"]),
+    ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
+    return {"model": model, "ema": ema or None, "optimizer": _optimizer_join(tensors, meta["optimizer"]),
             "step": int(meta["step"]), "extra": meta.get("extra", {}),
             "rng_tensors": {k: v for k, v in tensors.items() if k.startswith("rng.")},
             "rng_plain": meta["rng"]}

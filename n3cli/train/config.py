@@ -58,6 +58,10 @@ class OptimConfig:
     weight_decay: float = 1e-4  # on all parameters except biases
     loss_scale: float = 0.125  # loss = scale * sum of squared errors per sample, batch mean
     loss: str = "sse"  # sse (the paper's, scaled as above) | l1 (mean absolute error x loss_scale)
+    # Decay of an exponential moving average of the weights, the model exported and
+    # validated (0 = off, e.g. 0.999). It only watches training (train/ema.py), so it is
+    # not part of a checkpoint's identity and may be turned on when resuming.
+    ema: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -306,6 +310,8 @@ def _validate_common(cfg: TrainConfig) -> None:
         raise UsageError(f"unknown runtime.amp '{cfg.runtime.amp}'", "use none or bf16")
     if cfg.optim.loss not in ("sse", "l1"):
         raise UsageError(f"unknown optim.loss '{cfg.optim.loss}'", "use sse or l1")
+    if not 0.0 <= cfg.optim.ema < 1.0:
+        raise UsageError(f"bad optim.ema {cfg.optim.ema}", "use a decay in [0, 1), e.g. 0.999 (0 = off)")
 
 
 def identity(cfg: TrainConfig) -> dict[str, Any]:
@@ -316,6 +322,7 @@ def identity(cfg: TrainConfig) -> dict[str, Any]:
     d = cfg.to_dict()
     for k in ("validation", "checkpoint", "runtime", "source", "summary", "licence"):
         d.pop(k, None)
+    d["optim"].pop("ema", None)  # the average never changes the trained weights
     # Keys added after the first checkpoints, at their defaults, are left out so that
     # those checkpoints still resume (an n3net with BatchNorm, a denoising task).
     if d["model"].get("arch") == DEFAULT_ARCH:

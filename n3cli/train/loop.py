@@ -39,6 +39,7 @@ from n3cli.train import checkpoint as ckpt
 from n3cli.train.config import TrainConfig, identity, to_toml, with_num_images
 from n3cli.engine.distributed import DistInfo, init_distributed, shutdown
 from n3cli.train.distributed import any_rank, mean_over_ranks
+from n3cli.train.ema import WeightAverage
 from n3cli.train.export import curve_summary, model_card, write_card
 from n3cli.weights.store import save_model
 from n3cli.train.progress import Reporter
@@ -230,8 +231,11 @@ class _Run:
         self.rollbacks = 0
         self.prev_elapsed = 0.0
         self.history: dict[str, Any] = {"loss": [], "val": []}
+        ema_state, ema_updates = None, 0
         if opts.resume:
-            self._load()
+            ema_state, ema_updates = self._load()
+        self.ema = (WeightAverage(self.model, cfg.optim.ema, ema_state, ema_updates)
+                    if cfg.optim.ema else None)
         self.net: nn.Module = self.model
         if info.enabled:
             ids = [device.index] if device.type == "cuda" else None
@@ -251,7 +255,8 @@ class _Run:
                     if cfg.runtime.amp == "bf16" else nullcontext())
 
     # -- checkpoints ------------------------------------------------------------------
-    def _load(self) -> None:
+    def _load(self) -> tuple[dict[str, torch.Tensor] | None, int]:
+        """Model, optimiser, RNG and history from the checkpoint; returns its (EMA, updates)."""
         state = ckpt.load_checkpoint(self.ckpt_path, identity(self.cfg),
                                      may_differ=("schedule",) if self.opts.reschedule else ())
         try:
@@ -271,6 +276,7 @@ class _Run:
         extra = state["extra"]
         self.prev_elapsed = float(extra.get("elapsed_s", 0.0))
         self.history = extra.get("history", self.history)
+        return state["ema"], int(extra.get("ema_updates", 0))
 
     def _init_from(self, path: Path) -> None:
         """Fine-tuning: load a trained model's weights (strict) before the first step."""
@@ -297,7 +303,19 @@ class _Run:
         ckpt.save_checkpoint(self.ckpt_path, model_state=self.model.state_dict(),
                              optimizer_state=self.optimizer.state_dict(), step=self.step,
                              identity=identity(self.cfg),
-                             extra={"elapsed_s": self.elapsed(), "history": self.history})
+                             extra={"elapsed_s": self.elapsed(), "history": self.history,
+                                    **({"ema_updates": self.ema.updates} if self.ema else {})},
+                             ema_state=self.ema.state_dict() if self.ema else None)
+
+    def _final_weights(self):
+        """The weights a run exports and validates: the EMA while gradient steps run.
+
+        From the BatchNorm-only phase on, the model itself holds the average (copied in
+        when the phase starts, see :meth:`_bn_step`).
+        """
+        if self.ema is None or self.step > self.cfg.grad_steps:
+            return nullcontext(self.model)
+        return self.ema.applied(self.model)
 
     def elapsed(self) -> float:
         return self.prev_elapsed + time.monotonic() - self.t0
@@ -313,7 +331,8 @@ class _Run:
     def _validate(self) -> dict[str, float]:
         if self.validator is None or not len(self.validator):
             return {}
-        res = self.validator.run(self.model, self.device)
+        with self._final_weights() as model:
+            res = self.validator.run(model, self.device)
         self.history["val"].append([self.step, res.get("mean", float("nan"))])
         self._log({"step": self.step, "val_psnr": res, "elapsed_s": round(self.elapsed(), 2)})
         return res
@@ -346,11 +365,15 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         return loss.detach()
 
     @torch.no_grad()
     def _bn_step(self) -> torch.Tensor:
         """lr 0: parameters cannot move, only BatchNorm running statistics (forward only)."""
+        if self.ema is not None and self.step == self.cfg.grad_steps:
+            self.ema.copy_to(self.model)  # measure the statistics for the exported weights
         if self.step == self.cfg.grad_steps and self.cfg.schedule.bn_reset:
             for m in _bn_modules(self.model):
                 m.reset_running_stats()
@@ -372,7 +395,8 @@ class _Run:
             {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             {"state": {i: {k: (v.clone() if torch.is_tensor(v) else v) for k, v in st.items()}
                        for i, st in opt["state"].items()},
-             "param_groups": copy.deepcopy(opt["param_groups"])})
+             "param_groups": copy.deepcopy(opt["param_groups"])},
+            self.ema.clone_state() if self.ema else None)
 
     def _rollback(self, reporter: Reporter) -> bool:
         """A non-finite loss: go back to the last good state and go on with the next batches.
@@ -385,6 +409,8 @@ class _Run:
         snap = self._snap
         self.model.load_state_dict(snap[0])
         self.optimizer.load_state_dict(snap[1])
+        if self.ema is not None:
+            self.ema.restore(snap[2])
         self._log({"event": "rollback", "step": self.step, "count": self.rollbacks})
         reporter.message(f"step {self.step}: non-finite loss, rolled back to the last good state "
                          f"({self.rollbacks}/{self.MAX_ROLLBACKS})")
@@ -512,12 +538,14 @@ class _Run:
                        else f"{cfg.optim.loss_scale:g} x SSE per sample"))
         extra = {"training": {"steps": r.steps_done, "total_steps": r.total_steps,
                               "stopped": r.stopped, "val_psnr": r.val, "final_loss": r.final_loss,
-                              "wall_s": round(r.wall_s, 1)}}
+                              "wall_s": round(r.wall_s, 1),
+                              **({"ema_decay": cfg.optim.ema} if self.ema else {})}}
         paths = []
         for d in [self.out] + ([Path(self.opts.export_to)] if self.opts.export_to else []):
             d.mkdir(parents=True, exist_ok=True)
-            js = save_model(d, cfg.name, self.model, cfg.model, desc, cfg.summary, cfg.licence, extra,
-                            arch=cfg.arch)
+            with self._final_weights() as model:
+                js = save_model(d, cfg.name, model, cfg.model, desc, cfg.summary, cfg.licence, extra,
+                                arch=cfg.arch)
             write_card(d / f"{cfg.name}.md", card)
             paths += [js.with_suffix(".safetensors"), js, d / f"{cfg.name}.md"]
         return paths

@@ -86,3 +86,18 @@ def test_kair_protocol(data):
     # Each image is seeded alone: the first image scores the same whatever comes before.
     one = evaluate(Identity(), SPEC, "bsd68", 25, protocol="kair", data_dir=root, limit=1)
     assert one.images[0].psnr == res.images[0].psnr and len(one.images) == 1
+
+
+def test_real_protocol_is_the_paper_stream_clipped_to_8_bits(data):
+    root, imgs = data
+    paper = evaluate(Identity(), SPEC, "set12", 25, data_dir=root)
+    real = evaluate(Identity(), SPEC, "set12", 25, protocol="real", data_dir=root)
+    assert real.protocol == "real" and len(real.images) == 2
+    gen = torch.Generator().manual_seed(1234)
+    for name, score in zip(("01", "02"), real.images):
+        t = torch.from_numpy(imgs[name][None, None].copy()).float() / 255
+        noisy = (t + torch.randn(t.shape, generator=gen) * 25 / 255).numpy()
+        held = np.round(np.clip(noisy, 0, 1) * 255) / 255  # what an 8-bit noisy PNG holds
+        assert score.psnr == pytest.approx(psnr(t.numpy(), held), abs=1e-4)
+    # Clipping the noise of random 0..255 images removes part of it: real scores higher.
+    assert all(r.psnr > p.psnr + 0.1 for r, p in zip(real.images, paper.images))
