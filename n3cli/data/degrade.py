@@ -56,6 +56,17 @@ def add_gaussian_noise(clean: torch.Tensor, sigma: torch.Tensor, gen: torch.Gene
     return clean + noise * (sigma.to(clean.dtype) / 255.0).view(-1, *([1] * (clean.dim() - 1)))
 
 
+def as_real_file(noisy: torch.Tensor, prob: float, gen: torch.Generator) -> torch.Tensor:
+    """With probability ``prob`` per sample, clip the noisy image to [0, 1] and round it to
+    8 bits, as every noisy PNG or JPEG a user has is (``n3 eval --protocol real``); the other
+    samples stay unclipped float, the paper's protocol. ``prob`` 0 returns ``noisy`` itself."""
+    if prob <= 0:
+        return noisy
+    pick = torch.rand(noisy.shape[0], generator=gen, device=noisy.device) < prob
+    real = torch.round(noisy.clamp(0.0, 1.0) * 255.0) / 255.0
+    return torch.where(pick.view(-1, *([1] * (noisy.dim() - 1))), real, noisy)
+
+
 def sample_sigmas(n: int, low: float, high: float, gen: torch.Generator, device: torch.device,
                   focus: tuple[float, float] | None = None, focus_prob: float = 0.0) -> torch.Tensor:
     """Per-sample sigmas ~ U(low, high), or with probability ``focus_prob`` ~ U(*focus)."""

@@ -27,6 +27,9 @@ class TaskConfig:
     sigma_range: tuple[float, float] = (0.0, 75.0)  # blind-gauss: U(low, high) per sample
     focus_range: tuple[float, float] | None = None  # blind-gauss: oversampled sub-range
     focus_prob: float = 0.0  # probability of drawing from focus_range
+    # gauss / blind-gauss: share of samples whose noisy input is clipped to [0, 1] and
+    # rounded to 8 bits like a real file (0 = the paper's unclipped noise only)
+    real_prob: float = 0.0
     scales: tuple[int, ...] = (2, 3, 4)  # sr: upscaling factors, one drawn per batch
 
 
@@ -288,6 +291,8 @@ def _validate_denoise(cfg: TrainConfig) -> None:
     lo, hi = t.sigma_range
     if not 0 <= lo <= hi:
         raise UsageError(f"bad task.sigma_range {t.sigma_range}")
+    if not 0.0 <= t.real_prob <= 1.0:
+        raise UsageError(f"bad task.real_prob {t.real_prob}", "use a share in [0, 1], e.g. 0.5")
 
 
 def _validate_common(cfg: TrainConfig) -> None:
@@ -333,6 +338,8 @@ def identity(cfg: TrainConfig) -> dict[str, Any]:
         d["data"].pop("holdout", None)
     if d["task"]["kind"] != "sr":
         d["task"].pop("scales", None)
+    if not d["task"].get("real_prob"):
+        d["task"].pop("real_prob", None)
     return d
 
 

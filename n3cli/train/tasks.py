@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import torch
 import torch.nn as nn
 
-from n3cli.data.degrade import add_gaussian_noise, noise_level_map, sample_sigmas
+from n3cli.data.degrade import add_gaussian_noise, as_real_file, noise_level_map, sample_sigmas
 from n3cli.data.pg_noise import LOG10_B_OFFSET, synthesize_pg_batch
 from n3cli.models.arch import get_arch
 from n3cli.models.descriptor import ModelDescriptor
@@ -54,10 +54,12 @@ class GaussTask(_Denoising):
 
     def __init__(self, cfg: TaskConfig):
         self.sigma = float(cfg.sigma)
+        self.real_prob = float(cfg.real_prob)
 
     def make_batch(self, clean, gen):
         sig = torch.full((clean.shape[0],), self.sigma, device=clean.device)
-        return add_gaussian_noise(clean, sig, gen), clean, self.sigma
+        noisy = as_real_file(add_gaussian_noise(clean, sig, gen), self.real_prob, gen)
+        return noisy, clean, self.sigma
 
     def make_case(self, clean, sigma, gen):
         sig = torch.full((clean.shape[0],), float(sigma), device=clean.device)
@@ -78,11 +80,12 @@ class BlindGaussTask(_Denoising):
         self.low, self.high = (float(v) for v in cfg.sigma_range)
         self.focus = tuple(float(v) for v in cfg.focus_range) if cfg.focus_range else None
         self.focus_prob = float(cfg.focus_prob)
+        self.real_prob = float(cfg.real_prob)
 
     def make_batch(self, clean, gen):
         sig = sample_sigmas(clean.shape[0], self.low, self.high, gen, clean.device,
                             self.focus, self.focus_prob)
-        noisy = add_gaussian_noise(clean, sig, gen)
+        noisy = as_real_file(add_gaussian_noise(clean, sig, gen), self.real_prob, gen)
         return torch.cat([noisy, noise_level_map(noisy, sig)], dim=1), clean, None
 
     def make_case(self, clean, sigma, gen):

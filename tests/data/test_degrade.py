@@ -92,3 +92,31 @@ def test_noise_level_map():
     m = noise_level_map(x, torch.tensor([0.0, 25.5, 51.0]))
     assert m.shape == (3, 1, 5, 4)
     assert torch.equal(m[:, 0, 2, 1], torch.tensor([0.0, 0.1, 0.2]))
+
+
+def test_as_real_file_clips_and_quantises_the_chosen_share():
+    from n3cli.data.degrade import as_real_file
+
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.full((400, 1, 4, 4), 0.02)
+    noisy = add_gaussian_noise(clean, torch.full((400,), 25.0), gen)
+    out = as_real_file(noisy, 0.5, gen)
+    real = torch.isclose(out * 255, torch.round(out * 255), atol=1e-4).flatten(1).all(1) & (out >= 0).flatten(1).all(1)
+    assert 150 < int(real.sum()) < 250  # about half, drawn per sample
+    kept = ~real
+    assert torch.equal(out[kept], noisy[kept])  # the rest untouched, still below 0 somewhere
+    assert (out[kept] < 0).any()
+    assert out.min() >= noisy.min()
+    assert as_real_file(noisy, 0.0, gen) is noisy
+
+
+def test_blind_task_real_prob_one_gives_8_bit_inputs():
+    from n3cli.train.config import TaskConfig
+    from n3cli.train.tasks import BlindGaussTask
+
+    task = BlindGaussTask(TaskConfig(kind="blind-gauss", real_prob=1.0))
+    clean = torch.rand(4, 1, 8, 8)
+    inp, target, _ = task.make_batch(clean, torch.Generator().manual_seed(1))
+    img = inp[:, :1]
+    assert torch.equal(img, torch.round(img.clamp(0, 1) * 255) / 255)
+    assert torch.equal(target, clean)

@@ -115,3 +115,14 @@ def test_holdout_does_not_change_the_identity_of_old_checkpoints(tmp_path):
     cfg = load_config(REPO / "configs/cpu-blind-gray.toml")
     assert "holdout" not in identity(cfg)["data"]
     assert identity(load_config(REPO / "configs/cpu-blind-gray.toml", ["data.holdout=5"]))["data"]["holdout"] == 5
+
+
+def test_real_prob_is_checked_and_absent_from_old_identities():
+    from n3cli.train.config import identity
+
+    path = REPO / "configs/cpu-blind-gray.toml"
+    assert "real_prob" not in identity(load_config(path))["task"]
+    cfg = load_config(path, ["task.real_prob=0.5"])
+    assert cfg.task.real_prob == 0.5 and identity(cfg)["task"]["real_prob"] == 0.5
+    with pytest.raises(UsageError, match="real_prob"):
+        load_config(path, ["task.real_prob=1.5"])
