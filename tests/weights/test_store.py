@@ -139,13 +139,20 @@ def test_bundled_models_are_listed_and_win_over_the_store(home, tmp_path):
         assert torch.equal(loaded(x), net(x))
 
 
-def test_geometry_is_derived_from_the_architecture_not_the_file():
-    """The bundled n3net-blind's JSON says min_size 40 (written before the fix); its 7x7
-    window of stride 5 on a 2x unshuffled grid needs 80 input pixels, and that is what
-    the descriptor says."""
+def test_geometry_is_derived_from_the_architecture_not_the_file(tmp_path):
+    """A JSON written before the fix says min_size 40 for n3net-blind; its 7x7 window of
+    stride 5 on a 2x unshuffled grid needs 80 input pixels, and that is what the
+    descriptor says, whatever the file holds."""
+    import json
+    import shutil
+
     from n3cli.weights.store import bundled_dir, read_entry
 
-    entry = read_entry(bundled_dir() / "n3net-blind.json", "bundled")
-    assert entry.meta["descriptor"]["min_size"] == 40  # the stale value on disk
+    meta = json.loads((bundled_dir() / "n3net-blind.json").read_text())
+    meta["descriptor"]["min_size"] = 40  # the stale value older files carry
+    (tmp_path / "n3net-blind.json").write_text(json.dumps(meta))
+    shutil.copy(bundled_dir() / "n3net-blind.safetensors", tmp_path / "n3net-blind.safetensors")
+    entry = read_entry(tmp_path / "n3net-blind.json", "bundled")
+    assert entry.meta["descriptor"]["min_size"] == 40
     assert entry.spec.descriptor.min_size == 80 and entry.spec.arch == "n3net"
     assert entry.spec.descriptor.sigma_range == (0.0, 75.0)  # task fields come from the file
