@@ -140,7 +140,7 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
     if scale is not None:
         raise UsageError("--scale is for --task sr")
     dataset = dataset or "set12"
-    if dataset in SR_DATASET_CHOICES:
+    if dataset not in DATASETS + ("all",):  # urban100 is both a denoising and an SR set
         raise UsageError(f"{dataset} is a super-resolution test set", "add --task sr")
     from n3cli.engine import resolve_device
     from n3cli.eval import evaluate_many

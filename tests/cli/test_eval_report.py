@@ -59,3 +59,17 @@ def test_interrupted_eval_prints_the_partial_mean(run, tiny, tmp_path, monkeypat
     assert r.exit_code == 130
     assert "interrupted: means of the images that finished" in r.stdout
     assert "n3: interrupted after 2 images" in r.stderr
+
+
+def test_urban100_is_a_denoising_set_too(run, tiny, tmp_path):
+    # Urban100 is in Table 3 as well as in the SR tables: denoising must not ask for --task sr.
+    folder = tmp_path / "Urban100" / "image_SRF_4"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("img_001", "img_002"):
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / f"{name}_SRF_4_HR.png")
+    r = run("eval", "--dataset", "urban100", "--model", "tiny-s25", "--data-dir", tmp_path)
+    assert r.exit_code == 0, r.stderr
+    assert "urban100" in r.stdout.lower()
+    r = run("eval", "--dataset", "b100", "--sigma", "25")
+    assert r.exit_code == 2 and "add --task sr" in r.stderr
