@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from n3cli.data.testsets import dataset_spec, list_images, load_test_image  # noqa: E402
 from n3cli.eval.metrics import psnr  # noqa: E402
-from n3cli.eval.protocol import PAPER_SEED, paper_noisy, to_8bit  # noqa: E402
+from n3cli.data.degrade import to_8bit  # noqa: E402
+from n3cli.eval.protocol import PAPER_SEED, paper_noisy  # noqa: E402
 
 
 def run(dataset: str, sigma: float, limit: int | None, data_dir: Path | None,

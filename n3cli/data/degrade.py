@@ -1,12 +1,16 @@
 """Batched training-sample synthesis: random crops, dihedral augmentation, noise.
 
 Pure tensor operations on the device the data lives on (no networks, no host syncs):
-one gather produces a whole batch of augmented crops, noise is drawn in float and never
-clipped or quantised (spec section 4).
+one gather produces a whole batch of augmented crops, noise is drawn in float and left
+unclipped (spec section 4) unless a share of samples is asked to look like real 8-bit
+files (:func:`as_real_file`, through :func:`to_8bit`, the one clip-and-round of the project).
 """
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import numpy as np
 import torch
 
 from n3cli.data.folder import ImageBank
@@ -56,6 +60,20 @@ def add_gaussian_noise(clean: torch.Tensor, sigma: torch.Tensor, gen: torch.Gene
     return clean + noise * (sigma.to(clean.dtype) / 255.0).view(-1, *([1] * (clean.dim() - 1)))
 
 
+Pixels = TypeVar("Pixels", np.ndarray, torch.Tensor)
+
+
+def to_8bit(x: Pixels) -> Pixels:
+    """Clip to [0, 1] and round to 256 levels, as writing an 8-bit file does.
+
+    numpy in, float32 numpy out (the evaluation protocols); a tensor stays a tensor of its
+    dtype and device (training). Both round half to even.
+    """
+    if isinstance(x, torch.Tensor):
+        return torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
+    return (np.round(np.clip(x, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+
+
 def as_real_file(noisy: torch.Tensor, prob: float, gen: torch.Generator) -> torch.Tensor:
     """With probability ``prob`` per sample, clip the noisy image to [0, 1] and round it to
     8 bits, as every noisy PNG or JPEG a user has is (``n3 eval --protocol real``); the other
@@ -63,7 +81,7 @@ def as_real_file(noisy: torch.Tensor, prob: float, gen: torch.Generator) -> torc
     if prob <= 0:
         return noisy
     pick = torch.rand(noisy.shape[0], generator=gen, device=noisy.device) < prob
-    real = torch.round(noisy.clamp(0.0, 1.0) * 255.0) / 255.0
+    real = to_8bit(noisy)
     return torch.where(pick.view(-1, *([1] * (noisy.dim() - 1))), real, noisy)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from n3cli.data.degrade import to_8bit
 from n3cli.data.testsets import PROTOCOLS, dataset_spec, list_images, load_test_image
 from n3cli.engine import resolve_device, restore_image, sigma_conditions
 from n3cli.engine.optimize import inference_model
@@ -63,11 +64,6 @@ class EvalResult:
 
 
 Denoise = Callable[[np.ndarray], np.ndarray]  # H x W x C float in [0, 1] -> same shape
-
-
-def to_8bit(x: np.ndarray) -> np.ndarray:
-    """Clip to [0, 1] and round to 256 levels, as writing an 8-bit file does (float32 out)."""
-    return (np.round(np.clip(x, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
 def paper_noisy(clean_u8: np.ndarray, sigma: float, gen: torch.Generator, real: bool = False) -> np.ndarray:

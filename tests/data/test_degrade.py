@@ -120,3 +120,15 @@ def test_blind_task_real_prob_one_gives_8_bit_inputs():
     img = inp[:, :1]
     assert torch.equal(img, torch.round(img.clamp(0, 1) * 255) / 255)
     assert torch.equal(target, clean)
+
+
+def test_to_8bit_is_one_rounding_for_numpy_and_torch():
+    from n3cli.data.degrade import to_8bit
+
+    x = np.linspace(-0.1, 1.1, 2001)
+    x = np.concatenate([x, (np.arange(256) + 0.5) / 255.0])  # exact half steps: half to even on both
+    out_np = to_8bit(x)
+    out_t = to_8bit(torch.from_numpy(x)).numpy()
+    assert out_np.dtype == np.float32 and out_np.min() == 0.0 and out_np.max() == 1.0
+    assert np.array_equal(np.round(out_np * 255.0), np.round(out_t * 255.0))
+    assert len(np.unique(out_np)) == 256
