@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from n3cli.data.degrade import add_gaussian_noise, crop_batch, noise_level_map, sample_sigmas
+from n3cli.data.degrade import add_gaussian_noise, crop_batch, noise_level_map, sample_sigmas, to_8bit
 from n3cli.data.folder import build_bank
 
 
@@ -123,10 +123,9 @@ def test_blind_task_real_prob_one_gives_8_bit_inputs():
 
 
 def test_to_8bit_is_one_rounding_for_numpy_and_torch():
-    from n3cli.data.degrade import to_8bit
-
     x = np.linspace(-0.1, 1.1, 2001)
-    x = np.concatenate([x, (np.arange(256) + 0.5) / 255.0])  # exact half steps: half to even on both
+    # Values at (or a rounding error off) the half steps, where two roundings would differ.
+    x = np.concatenate([x, (np.arange(256) + 0.5) / 255.0])
     out_np = to_8bit(x)
     out_t = to_8bit(torch.from_numpy(x)).numpy()
     assert out_np.dtype == np.float32 and out_np.min() == 0.0 and out_np.max() == 1.0
