@@ -177,10 +177,14 @@ class ImageJob:
         o = self.opts
         try:
             secs = self.estimate_engine_seconds(model, desc, img, conditions, name)
+            waste = self._tiling_overhead(desc, img)
         except Exception:  # an estimate is a courtesy, never a failure
-            secs = None
+            secs, waste = None, 1.0
         if secs is not None and secs > 10:
             self.reporter.note(f"{img.width}x{img.height} on {self.device.type}: about {secs:.0f} s")
+        if waste >= 3:
+            self.reporter.note(f"--tile {o.tile} does {waste:.0f}x the work of one pass on this image (every "
+                               f"tile re-reads the model's context): a larger --tile or --tile auto is faster")
         t0 = time.perf_counter()
         out = restore_image(model, desc, img.pixels, conditions, self.device,
                             gray_on_color=o.gray_on_color, tile=o.tile,
@@ -194,13 +198,21 @@ class ImageJob:
             self._rates[(name, img.channels)] = took / area
         return out, took, secs
 
-    def _work_mpixels(self, desc, img: Image) -> float:
-        """Input megapixels the engine processes: tiles with their context, every pass."""
+    def _work_mpixels(self, desc, img: Image, seconds_per_mpixel: float | None = 1.0) -> float:
+        """Input megapixels the engine processes: tiles with their context, every pass
+        (or, with ``seconds_per_mpixel`` None, the prior's seconds for them)."""
         o = self.opts
         tile = o.tile if isinstance(o.tile, int) else 0
         return self.opts.ensemble * estimate_seconds(img.height, img.width, desc, self.device, tile=tile,
                                                      mode=o.tile_mode, tile_overlap=o.tile_overlap,
-                                                     seconds_per_mpixel=1.0)
+                                                     seconds_per_mpixel=seconds_per_mpixel)
+
+    def _tiling_overhead(self, desc, img: Image) -> float:
+        """How many times one whole-image pass a ``--tile N`` plan costs (1 untiled)."""
+        if not isinstance(self.opts.tile, int) or self.opts.tile <= 0:
+            return 1.0
+        whole = self.opts.ensemble * max(img.height, desc.min_size) * max(img.width, desc.min_size) / 1e6
+        return self._work_mpixels(desc, img) / whole
 
     def estimate_engine_seconds(self, model, desc, img: Image, conditions: dict, name: str) -> float:
         """Seconds the engine will take on ``img``, calibrated on this machine.
@@ -214,7 +226,7 @@ class ImageJob:
         area = self._work_mpixels(desc, img)
         if key not in self._rates:
             planes = plane_passes(desc, img.channels)
-            prior = planes * self.opts.ensemble * estimate_seconds(img.height, img.width, desc, self.device)
+            prior = planes * self._work_mpixels(desc, img, seconds_per_mpixel=None)
             if prior < 2.5:
                 return prior
             self._rates[key] = self._probe(model, desc, img.channels, conditions)

@@ -104,12 +104,41 @@ def make_tile(h: int, w: int, core: tuple[int, int, int, int], context: int,
     return Tile(y0, y1, x0, x1, cy0, cy1, cx0, cx1)
 
 
+def merge_cores(n: int, cores: list[tuple[int, int]], context: int, quantum: int = 1,
+                min_len: int = 1) -> list[tuple[int, int]]:
+    """Join neighbouring cores whose joint source is no longer than the longer of theirs.
+
+    Near an image edge (or when the context spans the whole axis) neighbouring cores
+    share their source start or end, so their tiles would run the model on almost the
+    same pixels again: one tile does it once, with no more memory than the larger of
+    the two needed. The joint tile obeys the same alignment rule, so exact mode stays
+    exact; in blend mode it only removes seams.
+    """
+    def length(s: int, e: int) -> int:
+        a, b = source_range(n, s, e, context, quantum, min_len)
+        return b - a
+
+    merged = [cores[0]]
+    for s, e in cores[1:]:
+        ps, pe = merged[-1]
+        if length(ps, e) <= max(length(ps, pe), length(s, e)):
+            merged[-1] = (ps, e)
+        else:
+            merged.append((s, e))
+    return merged
+
+
 def plan_tiles(h: int, w: int, tile: int, context: int, quantum: int = 1,
                min_len: int = 1) -> list[Tile]:
-    """All tiles of an ``h x w`` image, row-major; ``tile <= 0`` is one whole-image tile."""
+    """All tiles of an ``h x w`` image, row-major; ``tile <= 0`` is one whole-image tile.
+
+    Cores of ``tile`` pixels (:func:`axis_cores`) are joined where that costs no memory
+    (:func:`merge_cores`).
+    """
+    rows = merge_cores(h, axis_cores(h, tile, quantum), context, quantum, min_len)
+    cols = merge_cores(w, axis_cores(w, tile, quantum), context, quantum, min_len)
     return [make_tile(h, w, (cy0, cy1, cx0, cx1), context, quantum, min_len)
-            for cy0, cy1 in axis_cores(h, tile, quantum)
-            for cx0, cx1 in axis_cores(w, tile, quantum)]
+            for cy0, cy1 in rows for cx0, cx1 in cols]
 
 
 def split_core(core: tuple[int, int, int, int], quantum: int = 1) -> list[tuple[int, int, int, int]] | None:

@@ -64,6 +64,34 @@ def test_plan_cores_partition_and_sources_align(n, tile, ctx, q, min_len):
         assert b - a >= min(min_len, n)
 
 
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 900), tile=st.integers(16, 300), ctx=st.integers(0, 250),
+       q=st.sampled_from([1, 2, 5, 10]), min_len=st.sampled_from([1, 80]))
+def test_merged_cores_cost_no_memory_and_never_more_work(n, tile, ctx, q, min_len):
+    """Joining cores keeps a partition and never asks for a longer source than the plan
+    without joins did (the memory bound), while the summed source length can only drop."""
+    cores = tiling.axis_cores(n, tile, q)
+    merged = tiling.merge_cores(n, cores, ctx, q, min_len)
+    assert merged[0][0] == 0 and merged[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(merged, merged[1:]))
+    assert len(merged) <= len(cores)
+
+    def lengths(cs):
+        return [b - a for a, b in (tiling.source_range(n, s, e, ctx, q, min_len) for s, e in cs)]
+
+    assert max(lengths(merged)) <= max(lengths(cores))
+    assert sum(lengths(merged)) <= sum(lengths(cores))
+    if all(length == n for length in lengths(cores)):  # every source is the whole axis
+        assert merged == [(0, n)]
+
+
+def test_a_context_wider_than_the_image_is_one_tile():
+    assert len(tiling.plan_tiles(256, 300, 16, 205, 10, 80)) == 1
+    # The edge cores share their source start, the middle ones do not.
+    rows = tiling.merge_cores(1000, tiling.axis_cores(1000, 64, 10), 205, 10, 80)
+    assert rows[0][1] > 64 and 2 < len(rows) < len(tiling.axis_cores(1000, 64, 10))
+
+
 @pytest.mark.parametrize("cfg,size,tile", [
     (SMALL, (200, 230), 64), (SMALL, (151, 97), 48), (SMALL, (203, 233), 80),
     (PAPER_GEOM, (211, 433), 64), (PAPER_GEOM, (163, 247), 96),
@@ -166,6 +194,9 @@ def test_auto_tile_follows_the_memory_budget():
     assert mode2 == "blend" and ctx2 == tiling.DEFAULT_BLEND_OVERLAP and t2 > 0
     with pytest.raises(UsageError):
         runner.resolve_tiling(500, 500, desc, DEVICE, 64, desc.halo - 1, "exact")
+    with pytest.raises(UsageError, match="smallest tile"):
+        runner.resolve_tiling(500, 500, desc, DEVICE, tiling.MIN_CORE - 1, None, "exact")
+    assert runner.resolve_tiling(500, 500, desc, DEVICE, tiling.MIN_CORE, None, "exact")[0] == tiling.MIN_CORE
 
 
 def test_denoise_image_tiled_equals_whole_and_reports_progress():
