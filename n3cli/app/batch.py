@@ -157,8 +157,7 @@ class ImageJob:
 
     def read(self, item: PlanItem, scale: int = 1) -> Image:
         """The input image; the pixel limit applies to what will be written."""
-        limit = self.opts.max_pixels
-        return read_image(item.src, max(1, limit // (scale * scale)) if limit else limit)
+        return read_image(item.src, self.opts.max_pixels, scale)
 
     def write(self, item: PlanItem, before: Image, after: Image) -> list[str]:
         """Write ``after`` (and its preview sheet) atomically; notes on what the format lost."""
@@ -280,6 +279,9 @@ class Denoiser(ImageJob):
         """Fail early (usage error) on an unknown or missing explicit ``--model``."""
         if self.opts.model != "auto":
             _, spec = self.load(self.opts.model)
+            if spec.descriptor.task == "sr":
+                raise UsageError(f"'{self.opts.model}' is an sr model, it does not denoise",
+                                 "upscale with `n3 upscale`, or pick a denoise model with --model")
             if self.opts.sigma is not None:
                 check_sigma(self.opts.sigma, spec.descriptor, spec.name)
 
@@ -301,6 +303,9 @@ class Denoiser(ImageJob):
         notes += more
         model, spec = self.load(name)
         desc = spec.descriptor
+        if desc.task != "denoise":  # e.g. a raw model, which takes Bayer planes and (a, b) maps
+            raise UsageError(f"{item.src}: '{name}' is a {desc.task} model, it cannot denoise an image",
+                             "pick a Gaussian denoiser with --model (see `n3 weights list`)")
         sigma_used, more = self.sigma_for_model(sigma, source, desc, name)
         notes += more
         if desc.packing == "gray" and img.color:

@@ -140,6 +140,8 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
     if scale is not None:
         raise UsageError("--scale is for --task sr")
     dataset = dataset or "set12"
+    if sigma is not None and not 0 < sigma <= 255:
+        raise UsageError(f"--sigma {sigma:g} is out of range", "it is a std in 8-bit units: 0 < sigma <= 255")
     if dataset not in DATASETS + ("all",):  # urban100 is both a denoising and an SR set
         raise UsageError(f"{dataset} is a super-resolution test set", "add --task sr")
     from n3cli.engine import resolve_device
@@ -160,6 +162,10 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
     dev = resolve_device(device)
     model, spec = load_model(model_name, dev)
     d = spec.descriptor
+    if d.task != "denoise":
+        other = {"sr": "--task sr", "raw-denoise": "--task raw"}.get(d.task, "another --task")
+        raise UsageError(f"'{model_name}' is not a Gaussian denoiser (task {d.task})",
+                         f"score it with {other}, or pick a denoise model with --model")
     if sigma is None:
         if d.sigma is None:
             raise UsageError(f"'{model_name}' is a blind model", "pass --sigma S")
@@ -167,6 +173,9 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
     elif d.sigma is not None and d.sigma != sigma:
         console.print(f"[yellow]note:[/] {model_name} was trained for sigma {d.sigma:g}, "
                       f"evaluating at sigma {sigma:g}")
+    elif d.sigma_range and not d.sigma_range[0] <= sigma <= d.sigma_range[1]:
+        console.print(f"[yellow]note:[/] sigma {sigma:g} is outside {model_name}'s training range "
+                      f"{d.sigma_range[0]:g}..{d.sigma_range[1]:g}")
     start = time.monotonic()
     with console.status("evaluating...") as status:
         def progress(ds: str, done: int, of: int, name: str) -> None:

@@ -98,14 +98,21 @@ def read_input_bytes(path: Path, what: str = "an image file") -> bytes:
     return data
 
 
-def check_size(width: int, height: int, name: str, max_pixels: int | None) -> None:
-    """Refuse an empty image or one above ``max_pixels`` (before decoding it)."""
+def check_size(width: int, height: int, name: str, max_pixels: int | None, scale: int = 1) -> None:
+    """Refuse an empty image or one whose output (``scale`` x the input's size) is above
+    ``max_pixels`` (before decoding it)."""
     if width <= 0 or height <= 0:
         raise ImageReadError(f"{name}: invalid image size {width}x{height}")
-    if max_pixels and width * height > max_pixels:
+    out_w, out_h = width * scale, height * scale
+    if max_pixels and out_w * out_h > max_pixels:
+        what = f"{width}x{height}" if scale == 1 else f"{width}x{height} upscaled x{scale} to {out_w}x{out_h}"
         raise ImageReadError(
-            f"{name}: {width}x{height} is {width * height / 1e6:.1f} MP, above the limit of "
-            f"{max_pixels / 1e6:g} MP (raise it with --max-pixels)")
+            f"{name}: {what} is {_megapixels(out_w * out_h)}, above the limit of "
+            f"{_megapixels(max_pixels)} (raise it with --max-pixels)")
+
+
+def _megapixels(n: int) -> str:
+    return f"{n / 1e6:.1f} MP" if n >= 1e5 else f"{n:,} pixels"
 
 
 def orient(a: np.ndarray | None, orientation: int) -> np.ndarray | None:

@@ -11,10 +11,10 @@ from PIL import Image as PILImage
 from n3cli.io.image import ORIENTATION_TAG, Image, Metadata, check_size, orient
 
 
-def decode_pillow(data: bytes, name: str, max_pixels: int | None) -> Image:
+def decode_pillow(data: bytes, name: str, max_pixels: int | None, scale: int = 1) -> Image:
     """Decode anything Pillow reads (8-bit PNG, JPEG, BMP, WebP, GIF, PNM, ...)."""
     img = PILImage.open(io.BytesIO(data))
-    check_size(img.width, img.height, name, max_pixels)
+    check_size(img.width, img.height, name, max_pixels, scale)
     img.load()
     notes = []
     frames = getattr(img, "n_frames", 1)

@@ -22,16 +22,19 @@ from n3cli.io.pillow_codec import decode_pillow
 from n3cli.io.png_chunks import read_ihdr
 
 
-def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image:
-    """Decode ``path``; raise :class:`ImageReadError` with a one-line reason on failure."""
+def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS, scale: int = 1) -> Image:
+    """Decode ``path``; raise :class:`ImageReadError` with a one-line reason on failure.
+
+    ``max_pixels`` bounds the output, ``scale`` times the image's size (an upscaler's)."""
     path = Path(path)
     if path.suffix.lower() in RAW_EXTENSIONS:
         raise UsageError(f"{path}: {RAW_MESSAGE}")
     data = read_input_bytes(path)
-    return decode_image(data, name=str(path), max_pixels=max_pixels)
+    return decode_image(data, name=str(path), max_pixels=max_pixels, scale=scale)
 
 
-def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image:
+def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 scale: int = 1) -> Image:
     """Decode image bytes; any decoder failure becomes :class:`ImageReadError`."""
     if not data:
         raise ImageReadError(f"{name}: empty file (0 bytes)")
@@ -39,7 +42,7 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = DE
         with warnings.catch_warnings():
             # Decoder chatter (bomb warnings, odd EXIF) is not the user's business.
             warnings.simplefilter("ignore")
-            return _decode(data, name, max_pixels)
+            return _decode(data, name, max_pixels, scale)
     except N3Error:
         raise
     except Exception as err:  # decoders raise anything: map it to one clear line
@@ -72,24 +75,24 @@ def _looks_like_text(data: bytes) -> bool:
     return bool(head) and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
 
 
-def _decode(data: bytes, name: str, max_pixels: int | None) -> Image:
+def _decode(data: bytes, name: str, max_pixels: int | None, scale: int) -> Image:
     # Pillow's own bomb check must agree with ours (it errors at 2x its limit).
     PILImage.MAX_IMAGE_PIXELS = max_pixels if max_pixels else None
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # truncated files are errors, not gray bands
     kind = sniff(data)
     if kind == "png":
         width, height, depth, ctype = read_ihdr(data)
-        check_size(width, height, name, max_pixels)
+        check_size(width, height, name, max_pixels, scale)
         if depth == 16:
             from n3cli.io.png16 import decode_png16  # imagecodecs: imported when needed
             return decode_png16(data, ctype)
     elif kind == "tiff":
         from n3cli.io.tiff import decode_tiff  # tifffile: imported when needed
-        image = decode_tiff(data, name, max_pixels)
+        image = decode_tiff(data, name, max_pixels, scale)
         if image is not None:
             return image
     try:
-        return decode_pillow(data, name, max_pixels)
+        return decode_pillow(data, name, max_pixels, scale)
     except PILImage.UnidentifiedImageError:
         from n3cli.io.raw import is_camera_raw
 

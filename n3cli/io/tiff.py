@@ -15,7 +15,7 @@ from n3cli.io.image import Image, Metadata, check_size, orient
 _INCH, _CM = 2, 3
 
 
-def decode_tiff(data: bytes, name: str, max_pixels: int | None) -> Image | None:
+def decode_tiff(data: bytes, name: str, max_pixels: int | None, scale: int = 1) -> Image | None:
     """Decode the first page; None means "let Pillow try" (unusual layouts)."""
     import tifffile
 
@@ -24,7 +24,7 @@ def decode_tiff(data: bytes, name: str, max_pixels: int | None) -> Image | None:
             raise ValueError("TIFF without pages")
         page = tf.pages.first
         h, w = int(page.imagelength), int(page.imagewidth)
-        check_size(w, h, name, max_pixels)
+        check_size(w, h, name, max_pixels, scale)
         photometric = int(page.photometric)
         if photometric not in (0, 1, 2):  # miniswhite, minisblack, rgb
             return None

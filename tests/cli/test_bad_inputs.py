@@ -81,6 +81,8 @@ CASES = [
     ("sigma outside blind range", ["TMP/a.png", "-s", "90", "-m", "tiny-blind-color"], 2,
      "outside tiny-blind-color's range 0..75"),
     ("unknown model", ["TMP/a.png", "-s", "25", "-m", "nope"], 2, "unknown model 'nope'"),
+    ("sr model to denoise", ["TMP/a.png", "-s", "25", "-m", "tiny-sr"], 2,
+     "'tiny-sr' is an sr model, it does not denoise"),
     ("corrupt camera raw", ["TMP/cam.KDC", "-s", "25"], 1, "cam.KDC: not a camera raw LibRaw can decode"),
     ("--raw on an image", ["TMP/a.png", "--raw"], 2, "a.png: not a camera raw file (--raw)"),
     ("unwritable output", ["TMP/a.png", "-s", "25", "-o", "TMP/blocker/out.png"], 1,

@@ -45,6 +45,13 @@ def test_bundled_model_denoises_its_example(run, tmp_path, model, example, clean
     assert after > before + 6.0, (model, before, after)  # about +8 dB for both models
 
 
+def test_the_raw_model_refuses_an_image_in_one_line(run, tmp_path):
+    """n3net-raw takes Bayer planes and (a, b) maps: on a PNG it says so, writes nothing."""
+    r = run("denoise", EXAMPLES / "camera_s25.png", "--sigma", "25", "--model", "n3net-raw", "-o", tmp_path / "x.png")
+    assert r.exit_code == 2 and "'n3net-raw' is a raw-denoise model, it cannot denoise an image" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "x.png").exists()
+
+
 def _optional_modules() -> set[str]:
     """Top-level modules of every package only the extras (test, dev) pull in, plus OpenCV."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]

@@ -73,3 +73,17 @@ def test_urban100_is_a_denoising_set_too(run, tiny, tmp_path):
     assert "urban100" in r.stdout.lower()
     r = run("eval", "--dataset", "b100", "--sigma", "25")
     assert r.exit_code == 2 and "add --task sr" in r.stderr
+
+
+def test_eval_refuses_what_it_cannot_score_and_notes_extrapolation(run, tiny, tmp_path):
+    (tmp_path / "Set12").mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40), dtype=np.uint8)).save(
+        tmp_path / "Set12" / "01.png")
+    r = run("eval", "--dataset", "set12", "--sigma", "25", "--model", "tiny-sr", "--data-dir", tmp_path)
+    assert r.exit_code == 2 and "'tiny-sr' is not a Gaussian denoiser (task sr)" in r.stderr
+    assert "--task sr" in r.stderr and "Traceback" not in r.stderr
+    r = run("eval", "--dataset", "set12", "--sigma", "300", "--model", "tiny-blind-color", "--data-dir", tmp_path)
+    assert r.exit_code == 2 and "--sigma 300 is out of range" in r.stderr
+    r = run("eval", "--dataset", "set12", "--sigma", "80", "--model", "tiny-blind-color", "--data-dir", tmp_path)
+    assert r.exit_code == 0, r.stderr
+    assert "sigma 80 is outside tiny-blind-color's training range 0..75" in r.stdout

@@ -68,7 +68,8 @@ def test_upscale_errors_are_one_line(tmp_path, tiny, run):
             ([], 2, "Missing option '-s' / '--scale'"),
             (["--scale", "2", "--model", "tiny-s25"], 2, "does not upscale"),
             (["--scale", "2", "--model", "nope"], 2, "unknown model 'nope'"),
-            (["--scale", "4", "--model", "tiny-sr", "--max-pixels", "10000"], 1, "above the limit")):
+            (["--scale", "4", "--model", "tiny-sr", "--max-pixels", "10000"], 1,
+             "30x30 upscaled x4 to 120x120 is 14,400 pixels, above the limit of 10,000 pixels")):
         r = run("upscale", src, *args)
         assert r.exit_code == code, (args, r.stderr)
         assert text in r.stderr and "Traceback" not in r.stderr
