@@ -162,6 +162,8 @@ class RawJob:
         mosaic = mosaic_from_planes(np.clip(out, 0.0, 1.0).transpose(2, 0, 1), raw)
         write_dng(item.dst, mosaic, raw, noise_reduction_applied=1)
         notes.append(f"noise {noise.describe()}")
+        if opts.sigma is not None:  # in a mixed batch it is for the images; say so here
+            notes.append("--sigma is for images: a raw file's noise is a*x + b (set it with --noise a,b)")
         if opts.render:
             from n3cli.io.writer import write_image
 

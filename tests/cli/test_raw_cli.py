@@ -68,6 +68,14 @@ def test_a_folder_of_raws_and_images_does_each_its_way(kdc, tmp_path, run, tiny)
     assert not (tmp_path / "broken_denoised.dng").exists()
     # photo.png is an image: tiny-raw is no image denoiser, a one-line reason, the others unaffected
     assert items["photo.png"]["status"] == "failed"
+    assert "'tiny-raw' is a raw-denoise model, it cannot denoise an image" in items["photo.png"]["reason"]
+
+
+def test_sigma_is_said_to_be_for_images_on_a_raw(kdc, tmp_path, run, tiny):
+    res = run("denoise", kdc, "-m", "tiny-raw", "--sigma", "25", "--noise", "0.001,1e-5", "--json")
+    assert res.exit_code == 0, res.output
+    notes = json.loads(res.stdout)["items"][0]["notes"]
+    assert any("--sigma is for images" in n and "--noise a,b" in n for n in notes), notes
 
 
 @pytest.mark.parametrize("args,text", [
