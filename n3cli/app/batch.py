@@ -145,6 +145,7 @@ class ImageJob:
         self.device = resolve_device(opts.device)
         self._models: dict[tuple[str, int | None], tuple[Any, Any]] = {}
         self._rates: dict[tuple[str, int], float] = {}  # (model, channels) -> s per processed MP
+        self._tile_noted = False
 
     def load(self, name: str, scale: int | None = None):
         """(model, spec) for ``name`` (at ``scale`` for a multi-scale model), cached."""
@@ -181,7 +182,8 @@ class ImageJob:
             secs, waste = None, 1.0
         if secs is not None and secs > 10:
             self.reporter.note(f"{img.width}x{img.height} on {self.device.type}: about {secs:.0f} s")
-        if waste >= 3:
+        if waste >= 3 and not self._tile_noted:
+            self._tile_noted = True  # once per job, not once per file
             self.reporter.note(f"--tile {o.tile} does {waste:.0f}x the work of one pass on this image (every "
                                f"tile re-reads the model's context): a larger --tile or --tile auto is faster")
         t0 = time.perf_counter()

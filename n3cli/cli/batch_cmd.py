@@ -53,13 +53,9 @@ def parse_tile(value: str) -> str | int:
         n = int(text)
     except ValueError:
         raise UsageError(f"--tile '{value}' must be auto, 0 (no tiling) or a size in pixels") from None
-    if n < 0:
-        raise UsageError(f"--tile {value} must not be negative")
-    from n3cli.engine.tiling import MIN_CORE  # here: torch loads only for jobs that run
+    from n3cli.engine.tiling import check_tile  # here: torch loads only for jobs that run
 
-    if 0 < n < MIN_CORE:
-        raise UsageError(f"--tile {value} is below the smallest tile, {MIN_CORE} px",
-                         "use a larger tile, 0 (whole image) or auto")
+    check_tile(n)  # before any file: one message, not one per file
     return n
 
 

@@ -258,11 +258,7 @@ def resolve_tiling(h: int, w: int, desc: ModelDescriptor, device: torch.device,
             except ValueError:
                 raise UsageError(f"bad tile size '{tile}'", "use a number of pixels, 0 or auto") from None
     if isinstance(tile, int):
-        if tile < 0:
-            raise UsageError(f"tile must be >= 0, got {tile}")
-        if 0 < tile < tiling.MIN_CORE:  # each tile re-reads a halo of context: waste
-            raise UsageError(f"tile {tile} px is below the smallest tile, {tiling.MIN_CORE} px",
-                             "use a larger tile, 0 (whole image) or auto")
+        tiling.check_tile(tile)
         if mode == "auto":
             mode = "exact"
         return tile, (exact_ctx if mode == "exact" else blend_ctx), mode

@@ -104,6 +104,18 @@ def make_tile(h: int, w: int, core: tuple[int, int, int, int], context: int,
     return Tile(y0, y1, x0, x1, cy0, cy1, cx0, cx1)
 
 
+def check_tile(tile: int) -> None:
+    """A tile size in pixels: 0 (whole image) or at least ``MIN_CORE`` (smaller tiles would
+    each re-read the model's whole context for a few pixels of output)."""
+    from n3cli.errors import UsageError
+
+    if tile < 0:
+        raise UsageError(f"tile {tile} must not be negative", "use a size in pixels, 0 (whole image) or auto")
+    if 0 < tile < MIN_CORE:
+        raise UsageError(f"tile {tile} px is below the smallest tile, {MIN_CORE} px",
+                         "use a larger --tile, 0 (whole image) or auto")
+
+
 def merge_cores(n: int, cores: list[tuple[int, int]], context: int, quantum: int = 1,
                 min_len: int = 1) -> list[tuple[int, int]]:
     """Join neighbouring cores whose joint source is no longer than the longer of theirs.

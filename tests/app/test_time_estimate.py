@@ -43,7 +43,7 @@ class _Notes:
 
 def test_a_small_tile_is_costed_and_said(tiny, tmp_path):
     """``--tile 16`` re-reads the model's context around every core: the estimate (the
-    prior too, before any file was timed) counts that work, and the job says so once."""
+    prior too, before any file was timed) counts that work, and the job says so, once."""
     from n3cli.engine import tiling
 
     pixels = np.random.default_rng(0).random((400, 400, 1), dtype=np.float32)
@@ -61,6 +61,7 @@ def test_a_small_tile_is_costed_and_said(tiny, tmp_path):
              / whole.estimate_engine_seconds(model, d, img, cond, "tiny-s25"))
     assert ratio == pytest.approx(work, rel=1e-6)
     small.process(PlanItem(tmp_path / "a.png", tmp_path / "a_out.png"))
+    small.process(PlanItem(tmp_path / "a.png", tmp_path / "a_again.png"))  # said once per job
     said = [n for n in notes.notes if "--tile 16" in n]
     assert len(said) == 1 and f"{work:.0f}x the work" in said[0]
     whole.reporter = notes

@@ -90,7 +90,7 @@ CASES = [
     ("in-place with -o", ["TMP/a.png", "--in-place", "-o", "TMP/x"], 2, "--in-place"),
     ("-o file for many", ["TMP/a.png", "TMP/one.png", "-s", "25", "-o", "TMP/r.png"], 2, "names one file"),
     ("bad tile", ["TMP/a.png", "-s", "25", "--tile", "big"], 2, "--tile 'big'"),
-    ("tiny tile", ["TMP/a.png", "-s", "25", "--tile", "3"], 2, "--tile 3 is below the smallest tile"),
+    ("tiny tile", ["TMP/a.png", "-s", "25", "--tile", "3"], 2, "tile 3 px is below the smallest tile"),
     ("bad max-pixels", ["TMP/a.png", "-s", "25", "--max-pixels", "many"], 2, "--max-pixels 'many'"),
     ("bad max-memory", ["TMP/a.png", "-s", "25", "--max-memory", "lots"], 2, "--max-memory 'lots'"),
     ("no input", [], 2, "no input given"),
