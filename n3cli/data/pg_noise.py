@@ -122,10 +122,12 @@ def synthesize_pg(clean: np.ndarray, rng: np.random.Generator, *, tone: bool = T
     return PGSample(add_pg_noise(x, a, b, rng), x, a, b)
 
 
-def synthesize_pg_batch(clean: torch.Tensor, gen: torch.Generator, *, tone: bool = True) -> PGSample:
+def synthesize_pg_batch(clean: torch.Tensor, gen: torch.Generator, *, tone: bool = True,
+                        tone_prob: float = 1.0) -> PGSample:
     """Batched :func:`synthesize_pg` for training: ``clean`` (B, 1, H, W) in [0, 1].
 
-    Per-sample gamma / scale (when ``tone``) and (a, b); returns ``PGSample(noisy, clean,
+    Per-sample gamma / scale (when ``tone``; each sample with probability ``tone_prob``,
+    the others keep the image's own levels) and (a, b); returns ``PGSample(noisy, clean,
     a, b)`` with the tone-mapped target as ``clean`` and a, b as (B,) tensors, all on
     ``clean``'s device, with no host syncs. Noisy output is clipped (raw files are).
     """
@@ -135,9 +137,12 @@ def synthesize_pg_batch(clean: torch.Tensor, gen: torch.Generator, *, tone: bool
     u = torch.rand(bsz, 4, generator=gen, device=dev, dtype=torch.float64)
     view = (bsz,) + (1,) * (clean.dim() - 1)
     x = clean.clamp(0.0, 1.0)
-    if tone:
+    if tone and tone_prob > 0.0:
         g = GAMMA_RANGE[0] + (GAMMA_RANGE[1] - GAMMA_RANGE[0]) * u[:, 0]
         s = SCALE_RANGE[0] + (SCALE_RANGE[1] - SCALE_RANGE[0]) * u[:, 1]
+        if tone_prob < 1.0:  # untoned samples: gamma 1, scale 1 (drawn apart: same u stream)
+            keep = torch.rand(bsz, generator=gen, device=dev, dtype=torch.float64) >= tone_prob
+            g, s = g.masked_fill(keep, 1.0), s.masked_fill(keep, 1.0)
         x = x.pow(g.to(dt).view(view)) * s.to(dt).view(view)
     # float64 for the parameters: b reaches 1e-9, harmless in float32 but kept exact.
     la = LOG10_A_RANGE[0] + (LOG10_A_RANGE[1] - LOG10_A_RANGE[0]) * u[:, 2]

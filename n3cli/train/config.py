@@ -31,6 +31,9 @@ class TaskConfig:
     # rounded to 8 bits like a real file (0 = the paper's unclipped noise only)
     real_prob: float = 0.0
     scales: tuple[int, ...] = (2, 3, 4)  # sr: upscaling factors, one drawn per batch
+    # raw-pg: share of samples given the paper's tone mapping x**g * s (the rest keep the
+    # image's own levels, as the evaluation's test images do); 1 = the paper's synthesis
+    tone_prob: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,8 @@ def _validate_raw(cfg: TrainConfig) -> None:
                          "out_channels = 1")
     if d.color != "gray":
         raise UsageError(f"task raw-pg trains on gray images: data.color = \"gray\", not {d.color}")
+    if not 0.0 <= cfg.task.tone_prob <= 1.0:
+        raise UsageError(f"bad task.tone_prob {cfg.task.tone_prob}", "use a share in [0, 1], e.g. 0.5")
 
 
 def _validate_denoise(cfg: TrainConfig) -> None:
@@ -340,6 +345,8 @@ def identity(cfg: TrainConfig) -> dict[str, Any]:
         d["task"].pop("scales", None)
     if not d["task"].get("real_prob"):
         d["task"].pop("real_prob", None)
+    if d["task"].get("tone_prob", 1.0) == 1.0:
+        d["task"].pop("tone_prob", None)
     return d
 
 

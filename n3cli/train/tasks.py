@@ -140,14 +140,15 @@ class SRTask:
 
 class RawPGTask(_Denoising):
     """Poisson-Gaussian raw noise, the paper's synthesis (spec section 5): each gray crop
-    tone-mapped ``x^g * s``, (a, b) drawn per sample, the noisy plane clipped to [0, 1];
+    tone-mapped ``x^g * s`` (a share ``task.tone_prob`` of them), (a, b) drawn per sample,
+    the noisy plane clipped to [0, 1];
     the input is [noisy, a map, b map] as the engine feeds an ``n3net-raw`` model.
 
     A validation level is ``log10 a``, with ``b = a / 10^2.3`` (the middle of the b range)
     and no tone mapping: the same cases at every evaluation."""
 
     def __init__(self, cfg: TaskConfig):
-        pass
+        self.tone_prob = float(cfg.tone_prob)
 
     @staticmethod
     def _input(noisy: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -155,7 +156,7 @@ class RawPGTask(_Denoising):
         return torch.cat([noisy, a.view(view).expand_as(noisy), b.view(view).expand_as(noisy)], dim=1)
 
     def make_batch(self, clean, gen):
-        s = synthesize_pg_batch(clean, gen)
+        s = synthesize_pg_batch(clean, gen, tone_prob=self.tone_prob)
         return self._input(s.noisy, s.a, s.b), s.clean, None
 
     def make_case(self, clean, level, gen):

@@ -126,3 +126,14 @@ def test_real_prob_is_checked_and_absent_from_old_identities():
     assert cfg.task.real_prob == 0.5 and identity(cfg)["task"]["real_prob"] == 0.5
     with pytest.raises(UsageError, match="real_prob"):
         load_config(path, ["task.real_prob=1.5"])
+
+
+def test_tone_prob_is_checked_and_absent_from_old_identities():
+    from n3cli.train.config import identity
+
+    path = REPO / "configs/cpu-raw.toml"
+    assert "tone_prob" not in identity(load_config(path))["task"]  # old raw checkpoints resume
+    cfg = load_config(path, ["task.tone_prob=0.5"])
+    assert cfg.task.tone_prob == 0.5 and identity(cfg)["task"]["tone_prob"] == 0.5
+    with pytest.raises(UsageError, match="tone_prob"):
+        load_config(path, ["task.tone_prob=1.5"])

@@ -59,3 +59,15 @@ def test_raw_training_exports_a_loadable_model(tmp_path):
     net = entry.spec.build()
     net.load_state_dict(load_file(str(tmp_path / "run" / "tiny-raw.safetensors")), strict=True)
     assert net.eval()(torch.rand(1, 3, 24, 24)).shape == (1, 1, 24, 24)
+
+
+def test_tone_prob_leaves_a_share_of_the_crops_at_their_own_levels():
+    clean = torch.rand(200, 1, 8, 8) * 0.9 + 0.05
+    gen = torch.Generator().manual_seed(2)
+    _, target, _ = make_task(TaskConfig(kind="raw-pg", tone_prob=0.5)).make_batch(clean, gen)
+    kept = (target == clean).flatten(1).all(1)
+    assert 60 < int(kept.sum()) < 140  # about half untoned, the rest darkened
+    assert torch.all(target[~kept] < clean[~kept])
+    _, paper, _ = make_task(TaskConfig(kind="raw-pg")).make_batch(clean, torch.Generator().manual_seed(2))
+    assert not (paper == clean).flatten(1).all(1).any()  # the paper's synthesis tones every crop
+
