@@ -140,7 +140,7 @@ def synthesize_pg_batch(clean: torch.Tensor, gen: torch.Generator, *, tone: bool
     if tone and tone_prob > 0.0:
         g = GAMMA_RANGE[0] + (GAMMA_RANGE[1] - GAMMA_RANGE[0]) * u[:, 0]
         s = SCALE_RANGE[0] + (SCALE_RANGE[1] - SCALE_RANGE[0]) * u[:, 1]
-        if tone_prob < 1.0:  # untoned samples: gamma 1, scale 1 (drawn apart: same u stream)
+        if tone_prob < 1.0:  # untoned: gamma 1, scale 1 (drawn after u: at 1 the stream is the paper's)
             keep = torch.rand(bsz, generator=gen, device=dev, dtype=torch.float64) >= tone_prob
             g, s = g.masked_fill(keep, 1.0), s.masked_fill(keep, 1.0)
         x = x.pow(g.to(dt).view(view)) * s.to(dt).view(view)
