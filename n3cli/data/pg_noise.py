@@ -122,12 +122,12 @@ def synthesize_pg(clean: np.ndarray, rng: np.random.Generator, *, tone: bool = T
     return PGSample(add_pg_noise(x, a, b, rng), x, a, b)
 
 
-def synthesize_pg_batch(clean: torch.Tensor, gen: torch.Generator, *, tone: bool = True,
+def synthesize_pg_batch(clean: torch.Tensor, gen: torch.Generator, *,
                         tone_prob: float = 1.0) -> PGSample:
     """Batched :func:`synthesize_pg` for training: ``clean`` (B, 1, H, W) in [0, 1].
 
-    Per-sample gamma / scale (when ``tone``; each sample with probability ``tone_prob``,
-    the others keep the image's own levels) and (a, b); returns ``PGSample(noisy, clean,
+    Per-sample gamma / scale (each sample with probability ``tone_prob``: 1 = the paper's,
+    0 = none; the others keep the image's own levels) and (a, b); returns ``PGSample(noisy, clean,
     a, b)`` with the tone-mapped target as ``clean`` and a, b as (B,) tensors, all on
     ``clean``'s device, with no host syncs. Noisy output is clipped (raw files are).
     """
@@ -137,7 +137,7 @@ def synthesize_pg_batch(clean: torch.Tensor, gen: torch.Generator, *, tone: bool
     u = torch.rand(bsz, 4, generator=gen, device=dev, dtype=torch.float64)
     view = (bsz,) + (1,) * (clean.dim() - 1)
     x = clean.clamp(0.0, 1.0)
-    if tone and tone_prob > 0.0:
+    if tone_prob > 0.0:
         g = GAMMA_RANGE[0] + (GAMMA_RANGE[1] - GAMMA_RANGE[0]) * u[:, 0]
         s = SCALE_RANGE[0] + (SCALE_RANGE[1] - SCALE_RANGE[0]) * u[:, 1]
         if tone_prob < 1.0:  # untoned: gamma 1, scale 1 (drawn after u: at 1 the stream is the paper's)

@@ -80,8 +80,9 @@ def test_numpy_synthesis_is_seeded_and_tone_mapped():
 def test_torch_batch_shapes_params_and_statistics():
     b_, h = 6, 96
     clean = torch.full((b_, 1, h, h), 0.5)
-    out = synthesize_pg_batch(clean, torch.Generator().manual_seed(3), tone=False)
+    out = synthesize_pg_batch(clean, torch.Generator().manual_seed(3), tone_prob=0.0)
     assert out.noisy.shape == clean.shape and out.clean.shape == clean.shape
+    assert torch.equal(out.clean, clean)  # tone_prob 0: no tone mapping
     assert out.a.shape == (b_,) and out.b.shape == (b_,)
     assert len(set(out.a.tolist())) == b_  # one draw per sample
     la, lr = torch.log10(out.a), torch.log10(out.b / out.a)
@@ -90,7 +91,7 @@ def test_torch_batch_shapes_params_and_statistics():
     # Per-sample variance is a*x + b (x = 0.5, at most ~3 stds from the bounds: tiny clip).
     var = out.noisy.var(dim=(1, 2, 3))
     np.testing.assert_allclose(var.numpy(), (out.a * 0.5 + out.b).numpy(), rtol=0.08)
-    again = synthesize_pg_batch(clean, torch.Generator().manual_seed(3), tone=False)
+    again = synthesize_pg_batch(clean, torch.Generator().manual_seed(3), tone_prob=0.0)
     assert torch.equal(out.noisy, again.noisy) and torch.equal(out.a, again.a)
     toned = synthesize_pg_batch(torch.rand(4, 1, 32, 32), torch.Generator().manual_seed(4))
     assert (toned.clean <= 1).all() and toned.clean.mean() < 0.5  # darkened by x**g * s

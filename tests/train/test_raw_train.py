@@ -70,4 +70,3 @@ def test_tone_prob_leaves_a_share_of_the_crops_at_their_own_levels():
     assert torch.all(target[~kept] < clean[~kept])
     _, paper, _ = make_task(TaskConfig(kind="raw-pg")).make_batch(clean, torch.Generator().manual_seed(2))
     assert not (paper == clean).flatten(1).all(1).any()  # the paper's synthesis tones every crop
-
