@@ -145,15 +145,16 @@ def n3_aggregate_cells(
                 sidx = sidx.reshape(1, nb, nq, 1).to(dev).expand(b, nb, nq, 1)
                 logits.scatter_(-1, sidx, float("-inf"))
 
-        # Scatter each round's patch weights to cell weights as soon as it is computed:
-        # query cell q+o takes candidate cell c+o; the owned mask rides along (addcmul).
-        a = torch.zeros(b, nb, q1c, q2c, k, c1c, c2c, device=dev, dtype=logits.dtype)
-        own = owned[None, :, :, :, None, None].to(logits.dtype)
-        for r, weight in enumerate(knn_rounds(logits, k)):
-            wv = weight.view(b, nb, bq1, bq2, u1, u2)
-            for o1 in range(m):
-                for o2 in range(m):
-                    a[:, :, o1:o1 + bq1, o2:o2 + bq2, r, o1:o1 + u1, o2:o2 + u2].addcmul_(wv, own)
+        # Scatter the patch weights to cell weights: query cell q+o takes candidate cell
+        # c+o. The k rounds side by side, masked by "owned" once, go in with m*m adds
+        # (k*m*m strided adds of one round each cost more: bench/knn_rounds.py).
+        wk = torch.stack([w.view(b, nb, bq1, bq2, u1, u2) for w in knn_rounds(logits, k)], dim=4)
+        own = owned[None, :, :, :, None, None, None].to(wk.dtype)
+        wk = wk * own if wk.requires_grad else wk.mul_(own)
+        a = torch.zeros(b, nb, q1c, q2c, k, c1c, c2c, device=dev, dtype=wk.dtype)
+        for o1 in range(m):
+            for o2 in range(m):
+                a[:, :, o1:o1 + bq1, o2:o2 + bq2, :, o1:o1 + u1, o2:o2 + u2].add_(wk)
         z = torch.matmul(a.reshape(b, nb, qcells * k, ccells), xc[:, ccell])  # (B,nb,Qc*k,Dx)
         out.index_add_(1, qcell.reshape(-1), z.reshape(b, nb * qcells, k * dx))
 

@@ -13,6 +13,7 @@ _LOG_HALF = -math.log(2.0)
 # (e.g. a grid with a single candidate), where the exact value would be -inf and the
 # next round's softmax NaN. Below this bound the stable formula is exact.
 _W_MAX = math.log1p(-1.19e-7)
+_ONE_MINUS_W_MIN = -math.expm1(_W_MAX)  # the same bound on 1 - W
 
 
 def log1mexp(w: torch.Tensor) -> torch.Tensor:
@@ -28,32 +29,38 @@ def log1mexp(w: torch.Tensor) -> torch.Tensor:
 def knn_rounds(logits: torch.Tensor, k: int) -> Iterator[torch.Tensor]:
     """Yield the k relaxed neighbour-weight vectors of :func:`continuous_knn` one by one.
 
-    ``log(1 - exp(w))`` is evaluated as ``log1p(-W)`` with ``W = exp(w)`` (already
-    needed as the output) everywhere but at each row's largest weight, which gets the
-    two-branch :func:`log1mexp`: the weights of a row sum to 1, so only its largest can
-    exceed 1/2, the one place where ``log1p(-W)`` would lose precision. The result equals
-    :func:`log1mexp` on every entry (up to rounding) for a fraction of the passes.
-    Consumers may use each weight before the next is computed (no stacking copy).
+    The recursion ``logits += log(1 - W)`` is run on the weights themselves: the next
+    round's weights are ``softmax(logits + log(1 - W)) = normalise(W * (1 - W))``, so
+    after the first softmax each round is a few cheap passes (multiplies, two row sums, a
+    divide) instead of a log-softmax, an ``exp``, an arg-max and a ``log1p``. That is what
+    matters on the CPU: the ``exp`` of the masked (``-inf``) candidates takes the slow
+    path of the vectorised exp, and an arg-max reduction costs ten sums
+    (``python bench/knn_rounds.py`` times both recursions).
+
+    ``1 - W`` loses precision only where ``W`` is close to 1; the weights of a row sum to
+    1, so only an entry above 1/2 can be, and there ``1 - W`` is taken as the sum of the
+    row's other weights (no cancellation). As in :func:`log1mexp`, ``1 - W`` is kept at
+    least 1.19e-7 (the released weights were trained with ``W <= 1 - eps``), so a
+    candidate that takes all the weight (e.g. a grid with a single candidate) keeps it.
+    Equal to :func:`continuous_knn_exact` up to rounding, gradients included. Consumers
+    may use each weight before the next is computed (no stacking copy); the yielded
+    tensors are never modified afterwards.
     """
     if logits.dtype not in (torch.float32, torch.float64):
         logits = logits.float()
-    grad = logits.requires_grad
+    weight = torch.softmax(logits, dim=-1)
     for r in range(k):
-        w = torch.log_softmax(logits, dim=-1)
-        weight = torch.exp(w)
         yield weight
         if r == k - 1:
             break  # the last update would be unused
-        wmax, arg = w.max(dim=-1, keepdim=True)
-        del w
-        # Clamping at 1/2 changes no entry that is kept (only the row maximum can exceed
-        # it) but keeps log1p finite where W == 1, whose gradient would otherwise be NaN.
-        if grad:
-            step = torch.log1p(torch.clamp(-weight, min=-0.5)).scatter(-1, arg, log1mexp(wmax))
-            logits = logits + step
-        else:
-            step = torch.neg(weight).clamp_(min=-0.5).log1p_().scatter_(-1, arg, log1mexp(wmax))
-            logits = logits + step if r == 0 else logits.add_(step)
+        # Float arithmetic only: boolean masks (gt, where, masked_fill) cost 5-10x a
+        # multiply on the CPU. round(W) is 1 exactly where W > 1/2, else 0.
+        big = torch.round(weight)
+        small = torch.addcmul(weight, weight, big, value=-1.0)  # W, and 0 at the big entry
+        rest = small.sum(dim=-1, keepdim=True)  # 1 - W of the row's big entry, if any
+        nxt = torch.addcmul(small, small, small, value=-1.0)  # W (1 - W) where W <= 1/2
+        nxt.addcmul_(weight * big, rest.clamp(min=_ONE_MINUS_W_MIN))  # ... and at the big one
+        weight = nxt / nxt.sum(dim=-1, keepdim=True)
 
 
 def continuous_knn(logits: torch.Tensor, k: int) -> torch.Tensor:
