@@ -155,13 +155,23 @@ def n3_aggregate_cells(
         # Scatter the patch weights to cell weights: query cell q+o takes candidate cell
         # c+o. The k rounds side by side, masked by "owned" once, go in with m*m adds
         # (k*m*m strided adds of one round each cost more: bench/knn_rounds.py).
-        wk = torch.stack([w.view(b, nb, bq1, bq2, u1, u2) for w in knn_rounds(logits, k)], dim=4)
-        own = owned[None, :, :, :, None, None, None].to(wk.dtype)
-        wk = wk * own if wk.requires_grad else wk.mul_(own)
-        a = torch.zeros(b, nb, q1c, q2c, k, c1c, c2c, device=dev, dtype=wk.dtype)
-        for o1 in range(m):
-            for o2 in range(m):
-                a[:, :, o1:o1 + bq1, o2:o2 + bq2, :, o1:o1 + u1, o2:o2 + u2].add_(wk)
+        own = owned[None, :, :, :, None, None, None].to(logits.dtype)
+        if logits.requires_grad:
+            # Out of place for autograd: every in-place write into a slice would make the
+            # backward pass clone the whole buffer's gradient (CopySlices) once per write.
+            wk = torch.stack([w.view(b, nb, bq1, bq2, u1, u2) for w in knn_rounds(logits, k)], 4)
+            wk = wk * own
+            a = sum(F.pad(wk, (o2, m - 1 - o2, o1, m - 1 - o1, 0, 0, o2, m - 1 - o2, o1, m - 1 - o1))
+                    for o1 in range(m) for o2 in range(m))
+        else:
+            wk = torch.empty(b, nb, bq1, bq2, k, u1, u2, device=dev, dtype=logits.dtype)
+            for r, w in enumerate(knn_rounds(logits, k)):  # each round freed once copied
+                wk[:, :, :, :, r] = w.view(b, nb, bq1, bq2, u1, u2)
+            wk.mul_(own)
+            a = torch.zeros(b, nb, q1c, q2c, k, c1c, c2c, device=dev, dtype=wk.dtype)
+            for o1 in range(m):
+                for o2 in range(m):
+                    a[:, :, o1:o1 + bq1, o2:o2 + bq2, :, o1:o1 + u1, o2:o2 + u2].add_(wk)
         z = torch.matmul(a.reshape(b, nb, qcells * k, ccells), gather_cells(xc, ccell))  # (B,nb,Qc*k,Dx)
         out.index_add_(1, qcell.reshape(-1), z.reshape(b, nb * qcells, k * dx))
 

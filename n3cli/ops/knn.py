@@ -33,8 +33,8 @@ def knn_rounds(logits: torch.Tensor, k: int) -> Iterator[torch.Tensor]:
     round's weights are ``softmax(logits + log(1 - W)) = normalise(W * (1 - W))``, so
     after the first softmax each round is a few cheap passes (multiplies, two row sums, a
     divide) instead of a log-softmax, an ``exp``, an arg-max and a ``log1p``. That is what
-    matters on the CPU: the ``exp`` of the masked (``-inf``) candidates takes the slow
-    path of the vectorised exp, and an arg-max reduction costs ten sums
+    matters on the CPU, where the ``exp`` of the masked (``-inf``) candidates takes the
+    slow path of the vectorised exp and the arg-max reduction is slow
     (``python bench/knn_rounds.py`` times both recursions).
 
     ``1 - W`` loses precision only where ``W`` is close to 1; the weights of a row sum to
@@ -42,7 +42,8 @@ def knn_rounds(logits: torch.Tensor, k: int) -> Iterator[torch.Tensor]:
     row's other weights (no cancellation). As in :func:`log1mexp`, ``1 - W`` is kept at
     least 1.19e-7 (the released weights were trained with ``W <= 1 - eps``), so a
     candidate that takes all the weight (e.g. a grid with a single candidate) keeps it.
-    Equal to :func:`continuous_knn_exact` up to rounding, gradients included. Consumers
+    Equal to :func:`continuous_knn_exact` up to rounding, gradients included, and closer
+    than it to the exact recursion where a weight is within ~1e-10 of 1. Consumers
     may use each weight before the next is computed (no stacking copy); the yielded
     tensors are never modified afterwards.
     """
@@ -53,8 +54,8 @@ def knn_rounds(logits: torch.Tensor, k: int) -> Iterator[torch.Tensor]:
         yield weight
         if r == k - 1:
             break  # the last update would be unused
-        # Float arithmetic only: boolean masks (gt, where, masked_fill) cost 5-10x a
-        # multiply on the CPU. round(W) is 1 exactly where W > 1/2, else 0.
+        # Float arithmetic only: boolean masks (gt, where, masked_fill) cost more than the
+        # arithmetic on the CPU. round(W) is 1 exactly where W > 1/2, else 0.
         big = torch.round(weight)
         small = torch.addcmul(weight, weight, big, value=-1.0)  # W, and 0 at the big entry
         rest = small.sum(dim=-1, keepdim=True)  # 1 - W of the row's big entry, if any
@@ -68,8 +69,8 @@ def continuous_knn(logits: torch.Tensor, k: int) -> torch.Tensor:
 
     ``logits`` has candidates on the last dimension, ``-inf`` where a candidate is not
     allowed. The result has shape ``(k, *logits.shape)``; each slice sums to 1 over the
-    candidates. Softmax and log1mexp run in float32 (or float64) whatever the input dtype.
-    See :func:`knn_rounds` for how log(1 - W) is evaluated.
+    candidates. The rounds run in float32 (or float64) whatever the input dtype; see
+    :func:`knn_rounds` for how.
     """
     return torch.stack(list(knn_rounds(logits, k)), dim=0)
 
