@@ -65,7 +65,9 @@ def per_round(logits: torch.Tensor, nb: int, u: int, rounds=knn_rounds) -> torch
 
 
 def kernel(logits: torch.Tensor, nb: int, u: int) -> torch.Tensor:
-    wk = torch.stack([w.view(1, nb, BQ, BQ, u, u) for w in knn_rounds(logits, K)], dim=4)
+    wk = torch.empty(1, nb, BQ, BQ, K, u, u)
+    for r, w in enumerate(knn_rounds(logits, K)):
+        wk[:, :, :, :, r] = w.view(1, nb, BQ, BQ, u, u)
     wk.mul_(torch.ones(1, nb, BQ, BQ, 1, 1, 1))
     a = torch.zeros(1, nb, BQ + M - 1, BQ + M - 1, K, u + M - 1, u + M - 1)
     for o1 in range(M):
