@@ -40,7 +40,8 @@ def to_cells(t: torch.Tensor, g: PatchGrid) -> torch.Tensor:
 
 def gather_cells(cells: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """(B, N, D) rows at ``index`` (nb, n) -> (B, nb, n, D). ``index_select`` copies whole
-    rows: 4-5x faster on the CPU than advanced indexing ``cells[:, index]``."""
+    rows, much faster on the CPU than advanced indexing ``cells[:, index]`` (the profile in
+    docs/PERFORMANCE.md, "The kNN on the weights")."""
     b, _, d = cells.shape
     return torch.index_select(cells, 1, index.reshape(-1)).view(b, *index.shape, d)
 
@@ -176,8 +177,8 @@ def n3_aggregate_cells(
         out.index_add_(1, qcell.reshape(-1), z.reshape(b, nb * qcells, k * dx))
 
     out = out.div_(cell_coverage(g, dev, out.dtype)[None, :, None])
-    # Cells back to pixels: a depth-to-space of the (k, c, s, s) cell contents. The result
-    # is a view with the k*c channels innermost (what the channels_last consumer in
-    # N3Block writes), made by pixel_shuffle's kernel: 2x faster than a permuted copy.
+    # Cells back to pixels: a depth-to-space of the (k, c, s, s) cell contents by
+    # pixel_shuffle, whose result has the k*c channels innermost (the layout of the
+    # channels_last buffer N3Block writes them into), instead of a 7-d permuted copy.
     img = F.pixel_shuffle(out.view(b, ncl1, ncl2, k * dx).permute(0, 3, 1, 2), stride)
     return g.crop(img.unflatten(1, (k, c))).to(x.dtype)

@@ -220,6 +220,39 @@ def test_fast_knn_matches_the_recursion(scale):
     assert torch.autograd.gradcheck(lambda t: continuous_knn(t, 4), (part,), eps=1e-6, atol=1e-6)
 
 
+def test_fast_knn_float32_matches_the_recursion():
+    """In float32 too: rows whose largest weight is within 1e-6 of 1 are where the
+    log-space recursion lost its digits; the weight-space one must stay at rounding."""
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(200, 120, generator=g) * 30
+    logits[:, ::3] = float("-inf")
+    truth = _knn_truth(logits.double(), 5)
+    assert (continuous_knn(logits, 5).double() - truth).abs().max().item() <= 1e-5
+
+
+def test_fast_knn_ties_at_one_half():
+    """Two weights of exactly 1/2: neither is the row's 'big' entry, both keep 1/2."""
+    logits = torch.tensor([[0.0, 0.0, float("-inf")], [1.0, 1.0, -40.0]], dtype=torch.float64)
+    a, b = continuous_knn(logits, 4), continuous_knn_exact(logits, 4)
+    assert (a - b).abs().max().item() <= 1e-15
+    assert torch.equal(a[:, 0, :2], torch.full((4, 2), 0.5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_cells_kernel_with_three_cells_per_patch(train):
+    """patch = 3 x stride (the other tests have 2): the shifted scatters and sums for
+    m = 3, on the reference; and the inference (no-grad) path equals the autograd one."""
+    geom = (6, 2, 5)
+    x, e, lt = _inputs(23, 37)
+    ref = reference.n3_aggregate_reference(x, e, lt, _bn(train=train), 3, *geom)
+    fast = n3_aggregate_blocked(x, e, lt, _bn(train=train), 3, *geom)
+    assert (fast - ref).abs().max().item() <= (3e-5 if train else 1e-5)
+    if not train:
+        with torch.no_grad():
+            plain = n3_aggregate_blocked(x, e, lt, _bn(), 3, *geom)
+        assert (plain - fast.detach()).abs().max().item() <= 1e-6
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_inputs_are_aggregated_in_float32(dtype):
     x, e, lt = [t.detach() for t in _inputs(88, 86, b=1)]
