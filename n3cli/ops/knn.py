@@ -45,9 +45,9 @@ def knn_rounds(logits: torch.Tensor, k: int) -> Iterator[torch.Tensor]:
     Equal to :func:`continuous_knn_exact` up to rounding, gradients included, except where
     a weight is very close to 1: there the log-space recursion loses ``1 - W`` (in float64
     within ~1e-10 of 1, in float32 within ~1e-6, where its next weights lose most digits),
-    and this one stays exact to rounding (tests check both against 40-digit arithmetic). Consumers
-    may use each weight before the next is computed (no stacking copy); the yielded
-    tensors are never modified afterwards.
+    and this one stays exact to rounding (tests check both against 40-digit arithmetic).
+    Consumers may use each weight before the next is computed; the yielded tensors are
+    never modified afterwards.
     """
     if logits.dtype not in (torch.float32, torch.float64):
         logits = logits.float()

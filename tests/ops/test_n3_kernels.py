@@ -231,7 +231,8 @@ def test_fast_knn_float32_matches_the_recursion():
 
 
 def test_fast_knn_ties_at_one_half():
-    """Two weights of exactly 1/2: neither is the row's 'big' entry, both keep 1/2."""
+    """Two weights of exactly 1/2, the boundary of round(W): finite, and equal to the
+    log-space recursion, in every round (and nearly 1/2 each in the second row)."""
     logits = torch.tensor([[0.0, 0.0, float("-inf")], [1.0, 1.0, -40.0]], dtype=torch.float64)
     a, b = continuous_knn(logits, 4), continuous_knn_exact(logits, 4)
     assert (a - b).abs().max().item() <= 1e-15
