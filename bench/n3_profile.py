@@ -123,6 +123,10 @@ def kernel_ops(model: N3Net, x: torch.Tensor, device: torch.device) -> tuple[flo
         run()
         sync(device)
     events = prof.key_averages()
+    if device.type == "cuda":  # host-side work (index planning, launches) shows up here
+        host = sorted(events, key=lambda ev: -ev.self_cpu_time_total)[:8]
+        print("  host (CPU) self time of the kernel's ops on CUDA, top 8: "
+              + ", ".join(f"{ev.key} {ev.self_cpu_time_total / 1e3:.1f} ms x{ev.count}" for ev in host))
     attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     by_group: dict[str, float] = defaultdict(float)
     ops = []

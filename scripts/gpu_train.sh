@@ -11,7 +11,9 @@
 #                     (metrics.jsonl, config.toml, stdout/stderr log, final checkpoint)
 # Env: CONFIGS (config names, default "blind-gray blind-color"), PROBE_S (probe seconds, default 30), RESERVE_S (start-up + validation + export
 # allowance, default 25), EXTRA_SET ("k=v k=v" config overrides for both runs, e.g. for a
-# tiny CPU check), DATA (data root, default .gpu/data from scripts/prepare_gpu_data.sh).
+# tiny CPU check), DATA (data root, default .gpu/data from scripts/prepare_gpu_data.sh),
+# INIT (a folder, e.g. weights: each model whose <name>.safetensors is there starts from
+# those weights, `n3 train --init`; the fine-tuning a short lease can afford).
 # Run from the repository root with PYTHONPATH=$PWD (no pip install needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +47,17 @@ val_for() {
 COMMON=(--device "$DEVICE" --data "$DATA/BSDS500/train" --data "$DATA/BSDS500/test")
 EXTRA=()
 for kv in ${EXTRA_SET:-}; do EXTRA+=(--set "$kv"); done
+name_of() { sed -n 's/^name = "\(.*\)"/\1/p' "configs/$1.toml"; }
+init_for() {  # prints "--init FILE" when INIT holds this config's model
+  local f="${INIT:-}/$(name_of "$1").safetensors"
+  [ -n "${INIT:-}" ] && [ -f "$f" ] && echo "--init $f"
+  return 0
+}
+if [ -n "${INIT:-}" ]; then
+  for c in $CONFIGS; do
+    [ -n "$(init_for "$c")" ] || { echo "error: INIT=$INIT has no $(name_of "$c").safetensors for $c" >&2; exit 1; }
+  done
+fi
 $PY - <<PYEOF
 import torch, platform
 print(f"python {platform.python_version()}, torch {torch.__version__}, cuda {torch.cuda.is_available()}"
@@ -58,7 +71,7 @@ for c in $CONFIGS; do
   $PY -m n3cli.cli.train_cmd --config configs/$c.toml --out "$WORK/probe-$c" "${COMMON[@]}" \
     --max-minutes "$($PY -c "print($PROBE_S/60)")" --set schedule.steps=10000000 \
     --set runtime.log_every=5 --set 'validation.folder=""' --set checkpoint.every_minutes=0 -q \
-    ${EXTRA[@]+"${EXTRA[@]}"} >"$WORK/probe-$c.log" 2>&1 &
+    $(init_for "$c") ${EXTRA[@]+"${EXTRA[@]}"} >"$WORK/probe-$c.log" 2>&1 &
   pids+=($!)
 done
 for p in "${pids[@]}"; do
@@ -93,7 +106,7 @@ for c in $CONFIGS; do
   $PY -m n3cli.cli.train_cmd --config configs/$c.toml --out "$WORK/$c" "${COMMON[@]}" \
     --set "validation.folder=\"$(val_for "$c")\"" --max-minutes "$SAFETY" \
     --set schedule.steps=${STEPS[$c]} --set schedule.bn_steps=${BN[$c]} \
-    --set validation.every_steps=$(( ${STEPS[$c]} / 4 + 1 )) ${EXTRA[@]+"${EXTRA[@]}"} \
+    --set validation.every_steps=$(( ${STEPS[$c]} / 4 + 1 )) $(init_for "$c") ${EXTRA[@]+"${EXTRA[@]}"} \
     >"$WORK/$c/train.log" 2>&1 &
   pids+=($!)
 done
@@ -105,7 +118,7 @@ echo "== results"
 for c in $CONFIGS; do
   run="$WORK/$c"
   tail -3 "$run/train.log" || true
-  name=$(sed -n 's/^name = "\(.*\)"/\1/p' configs/$c.toml)
+  name=$(name_of "$c")
   for ext in safetensors json md; do
     [ -f "$run/$name.$ext" ] && cp "$run/$name.$ext" "$OUTDIR/"
   done

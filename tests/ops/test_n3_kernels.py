@@ -138,8 +138,12 @@ def test_gradcheck_float64(geom, train):
     x, e, lt = _inputs(7, 9, dtype=torch.float64, b=1, c=1, ce=2)
     bn = _bn(torch.float64, train=train)
     fn = lambda x, e, lt: n3_aggregate_blocked(x, e, lt, bn, 2, *geom, block=2)  # noqa: E731
+    # On CUDA index_add_ sums with atomics, in no fixed order: two backward passes differ
+    # at rounding (seen on an H200: "analytical gradient matches numerical gradient" but
+    # "not reentrant" at tolerance 0), so allow float64 rounding there.
+    nondet = 1e-12 if DEVICE.type == "cuda" else 0.0
     assert torch.autograd.gradcheck(fn, (x, e, lt), eps=1e-6, atol=1e-6, rtol=1e-4,
-                                    fast_mode=True)
+                                    fast_mode=True, nondet_tol=nondet)
 
 
 def test_k1_low_temperature_selects_the_true_nearest_neighbour():

@@ -21,16 +21,18 @@ TINY = ("data.limit=4 optim.batch_size=2 model.features=8 model.depth=3 model.em
         "model.k=2 validation.images=1 validation.crop=80 runtime.log_every=1")
 
 
-def _run_script(tmp_path, extra: str, budget: str, val: str, configs: str | None = None):
+def _run_script(tmp_path, extra: str, budget: str, val: str, configs: str | None = None,
+                init: str | None = None, out_name: str = "out"):
     """gpu_train.sh on the CPU over a tiny BSDS500-like tree and one validation image in
     ``val`` (a folder under the data root); returns (process, output folder)."""
     data = tmp_path / "data"
     for sub in ("train", "test"):
         make_images(data / "BSDS500" / sub, count=3, size=(84, 90), color=True, seed=len(sub))
     make_images(data / val, count=1, size=(80, 80) if val == "Set12" else (72, 72), color=val != "Set12", seed=3)
-    out = tmp_path / "out"
+    out = tmp_path / out_name
     env = {**os.environ, "PROBE_S": "8", "RESERVE_S": "5", "EXTRA_SET": extra, "DATA": str(data),
-           "OMP_NUM_THREADS": "1", "PYTHON": sys.executable, **({"CONFIGS": configs} if configs else {})}
+           "OMP_NUM_THREADS": "1", "PYTHON": sys.executable, **({"CONFIGS": configs} if configs else {}),
+           **({"INIT": init} if init else {})}
     proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), budget, "cpu", str(out)], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -50,6 +52,23 @@ def test_gpu_train_script_on_cpu(tmp_path):
         with tarfile.open(out / f"{name}-run.tar") as tar:
             assert {"metrics.jsonl", "config.toml", "train.log"} <= set(tar.getnames())
     assert "steps/s" in proc.stdout and "val PSNR" in proc.stdout
+
+    # INIT=<folder>: both models start from the weights just trained (fine-tuning).
+    proc, out2 = _run_script(tmp_path, TINY, "45", "Set12", init=str(out), out_name="out2")
+    for name in ("n3net-blind", "n3net-blind-color"):
+        config = json.loads((out2 / f"{name}.json").read_text())
+        assert config["name"] == name
+        card = (out2 / f"{name}.md").read_text()
+        assert f"--init {out}/{name}.safetensors" in card  # the card's command says so
+
+
+def test_gpu_train_script_refuses_an_init_folder_without_the_models(tmp_path):
+    env = {**os.environ, "INIT": str(tmp_path), "DATA": str(tmp_path)}
+    for sub in ("train", "test"):
+        (tmp_path / "BSDS500" / sub).mkdir(parents=True)
+    proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), "30", "cpu", str(tmp_path / "o")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "has no n3net-blind.safetensors" in proc.stderr
 
 
 TINY_SR = ("data.limit=4 optim.batch_size=2 model.features=8 model.depth=3 model.embed_features=8 "
