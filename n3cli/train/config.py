@@ -54,6 +54,11 @@ class ValidationConfig:
     crop: int = 0  # centre crop (0 = whole image)
     sigmas: tuple[float, ...] = (25.0,)  # the levels watched: sigmas, or scales for sr
     every_steps: int = 0  # 0 = only at the end
+    # Before the final BatchNorm phase, validate (and export, if the run stops there) a copy
+    # whose BatchNorm statistics are measured afresh on this many recent training batches:
+    # the live running statistics (momentum 0.001) lag the weights by thousands of steps,
+    # which made a short GPU run's monitoring read ~19.6 dB until its BN phase. 0 = off.
+    bn_batches: int = 0
 
 
 @dataclass(frozen=True)

@@ -328,11 +328,33 @@ class _Run:
         with open(self.out / METRICS_NAME, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
+    def _calibrated(self, model: nn.Module) -> nn.Module:
+        """``model``, or before the planned BatchNorm phase (``validation.bn_batches`` > 0) a
+        copy with BatchNorm statistics measured afresh, exactly averaged over that many
+        training batches (the latest ones; the first ones before step ``bn_batches``).
+
+        The copy runs forward only, and ``_batch`` re-seeds its generator from the step,
+        so training goes on exactly as without it (resumption stays bit-exact).
+        """
+        n, cfg = self.cfg.validation.bn_batches, self.cfg
+        if n <= 0 or not _bn_modules(model) or self.step >= cfg.total_steps or self.step > cfg.grad_steps:
+            return model
+        net = copy.deepcopy(model).train()
+        for m in _bn_modules(net):
+            m.reset_running_stats()
+            m.momentum = None
+        first = max(0, self.step - n)
+        with torch.no_grad(), self.amp:
+            for s in range(first, first + n):
+                inp, _, level = self._batch(s)
+                self.task.run(net, inp, level)
+        return net.eval()
+
     def _validate(self) -> dict[str, float]:
         if self.validator is None or not len(self.validator):
             return {}
         with self._final_weights() as model:
-            res = self.validator.run(model, self.device)
+            res = self.validator.run(self._calibrated(model), self.device)
         self.history["val"].append([self.step, res.get("mean", float("nan"))])
         self._log({"step": self.step, "val_psnr": res, "elapsed_s": round(self.elapsed(), 2)})
         return res
@@ -544,8 +566,8 @@ class _Run:
         for d in [self.out] + ([Path(self.opts.export_to)] if self.opts.export_to else []):
             d.mkdir(parents=True, exist_ok=True)
             with self._final_weights() as model:
-                js = save_model(d, cfg.name, model, cfg.model, desc, cfg.summary, cfg.licence, extra,
-                                arch=cfg.arch)
+                js = save_model(d, cfg.name, self._calibrated(model).eval(), cfg.model, desc, cfg.summary,
+                                cfg.licence, extra, arch=cfg.arch)
             write_card(d / f"{cfg.name}.md", card)
             paths += [js.with_suffix(".safetensors"), js, d / f"{cfg.name}.md"]
         return paths

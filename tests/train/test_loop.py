@@ -229,3 +229,30 @@ def test_channels_last_training_follows_the_same_trajectory(tmp_path, train_dir)
     for k in a:
         off = ((a[k] - b[k]).abs() > 1e-5 + 1e-4 * a[k].abs()).float().mean().item()
         assert off <= 0.01 or a[k].numel() <= 8, (k, off)
+
+
+def test_bn_batches_calibrates_validation_and_an_early_export_only(tmp_path, train_dir, val_dir):
+    """validation.bn_batches: monitoring and an export before the BatchNorm phase use
+    statistics measured afresh; the training itself is untouched."""
+    cfg = write_config(tmp_path / "c.toml", train_dir, val=val_dir, task="blind-gauss", steps=6, bn=2,
+                       log_every=1)
+    sets = ["validation.every_steps=2", "model.bn_momentum=0.001"]
+    plain = _run(cfg, tmp_path / "a", sets, max_steps=5)
+    calib = _run(cfg, tmp_path / "b", sets + ["validation.bn_batches=3"], max_steps=5)
+    assert _losses(tmp_path / "a") == _losses(tmp_path / "b")  # same trajectory
+    ca = load_checkpoint(tmp_path / "a" / "checkpoint.safetensors")["model"]
+    cb = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")["model"]
+    assert all(torch.equal(ca[k], cb[k]) for k in ca)
+    ea, eb = load_file(tmp_path / "a" / "tiny.safetensors"), load_file(tmp_path / "b" / "tiny.safetensors")
+    stats = [k for k in ea if k.endswith("running_var")]
+    assert stats and all(torch.equal(ea[k], ca[k]) for k in stats)  # off: the live statistics
+    # Measured afresh over 3 batches (momentum None: their exact average), far from the
+    # live ones that moved 0.1 % per step away from 1 (statistics of BatchNorms the model
+    # does not run stay at 1 in both).
+    used = [k for k in stats if not torch.equal(cb[k], torch.ones_like(cb[k])) and ".dist_bn." not in k]
+    assert len(used) >= 8 and all(not torch.allclose(eb[k], cb[k], rtol=0.05) for k in used)
+    assert plain.val != calib.val
+    # A finished run exports the statistics of its BatchNorm phase, calibration or not.
+    done = _run(cfg, tmp_path / "c", sets + ["validation.bn_batches=3"])
+    ec, cc = load_file(tmp_path / "c" / "tiny.safetensors"), load_checkpoint(tmp_path / "c" / "checkpoint.safetensors")["model"]
+    assert done.stopped == "" and all(torch.equal(ec[k], cc[k]) for k in stats)
