@@ -54,10 +54,11 @@ class ValidationConfig:
     crop: int = 0  # centre crop (0 = whole image)
     sigmas: tuple[float, ...] = (25.0,)  # the levels watched: sigmas, or scales for sr
     every_steps: int = 0  # 0 = only at the end
-    # Before the final BatchNorm phase, validate (and export, if the run stops there) a copy
-    # whose BatchNorm statistics are measured afresh on this many recent training batches:
-    # the live running statistics (momentum 0.001) lag the weights by thousands of steps,
-    # which made a short GPU run's monitoring read ~19.6 dB until its BN phase. 0 = off.
+    # Validate and export a copy whose BatchNorm statistics are measured afresh on this many
+    # recent training batches, except once the run's own BatchNorm phase has begun: the
+    # live running statistics (momentum 0.001) lag fast-moving weights by thousands of
+    # steps (most likely why a short GPU run's monitoring read ~19.6 dB until its BN
+    # phase). 0 = off.
     bn_batches: int = 0
 
 
@@ -327,6 +328,9 @@ def _validate_common(cfg: TrainConfig) -> None:
         raise UsageError(f"unknown optim.loss '{cfg.optim.loss}'", "use sse or l1")
     if not 0.0 <= cfg.optim.ema < 1.0:
         raise UsageError(f"bad optim.ema {cfg.optim.ema}", "use a decay in [0, 1), e.g. 0.999 (0 = off)")
+    if cfg.validation.bn_batches < 0:
+        raise UsageError(f"bad validation.bn_batches {cfg.validation.bn_batches}",
+                         "use a number of batches >= 0, e.g. 16 (0 = off)")
 
 
 def identity(cfg: TrainConfig) -> dict[str, Any]:

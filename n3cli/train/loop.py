@@ -21,6 +21,7 @@ import os
 import platform
 import signal
 import time
+import types
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,22 +147,23 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> 
                             betas=tuple(cfg.optim.betas), **kw)
 
 
+def _fp32_forward(block: N3Block, x: torch.Tensor) -> torch.Tensor:
+    with torch.autocast(x.device.type, enabled=False):
+        return type(block).forward(block, x.float())
+
+
 def keep_n3_fp32(model: nn.Module) -> None:
     """Run every N3 block with autocast off (bf16 AMP: convolutions only).
 
     The kNN softmax and the distance GEMMs need float32; autocast would otherwise turn the
-    GEMMs to bf16. Only the instances' ``forward`` is wrapped: parameter names, and so
-    checkpoints and exports, are unchanged.
+    GEMMs to bf16. Only the instances' ``forward`` is replaced: parameter names, and so
+    checkpoints and exports, are unchanged. It is a method bound to the block, so that
+    ``copy.deepcopy`` binds the copy's to the copied block (a closure would keep running
+    the original block).
     """
     for module in model.modules():
         if isinstance(module, N3Block):
-            inner = module.forward
-
-            def fp32_forward(x: torch.Tensor, _inner=inner) -> torch.Tensor:
-                with torch.autocast(x.device.type, enabled=False):
-                    return _inner(x.float())
-
-            module.forward = fp32_forward
+            module.forward = types.MethodType(_fp32_forward, module)
 
 
 def _bn_modules(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -329,15 +331,18 @@ class _Run:
             f.write(json.dumps(record) + "\n")
 
     def _calibrated(self, model: nn.Module) -> nn.Module:
-        """``model``, or before the planned BatchNorm phase (``validation.bn_batches`` > 0) a
-        copy with BatchNorm statistics measured afresh, exactly averaged over that many
-        training batches (the latest ones; the first ones before step ``bn_batches``).
+        """``model``, or (``validation.bn_batches`` > 0) a copy with BatchNorm statistics
+        measured afresh, exactly averaged over that many training batches (the latest ones;
+        the first ones before step ``bn_batches``), unless the run's own BatchNorm phase
+        has begun (it measures them exactly for the final weights).
 
         The copy runs forward only, and ``_batch`` re-seeds its generator from the step,
-        so training goes on exactly as without it (resumption stays bit-exact).
+        so training goes on exactly as without it (resumption stays bit-exact). Under
+        torchrun, rank 0 measures on its own share of each batch.
         """
         n, cfg = self.cfg.validation.bn_batches, self.cfg
-        if n <= 0 or not _bn_modules(model) or self.step >= cfg.total_steps or self.step > cfg.grad_steps:
+        in_bn_phase = cfg.schedule.bn_steps > 0 and self.step > cfg.grad_steps
+        if n <= 0 or in_bn_phase or not _bn_modules(model):
             return model
         net = copy.deepcopy(model).train()
         for m in _bn_modules(net):
@@ -563,11 +568,12 @@ class _Run:
                               "wall_s": round(r.wall_s, 1),
                               **({"ema_decay": cfg.optim.ema} if self.ema else {})}}
         paths = []
-        for d in [self.out] + ([Path(self.opts.export_to)] if self.opts.export_to else []):
-            d.mkdir(parents=True, exist_ok=True)
-            with self._final_weights() as model:
-                js = save_model(d, cfg.name, self._calibrated(model).eval(), cfg.model, desc, cfg.summary,
-                                cfg.licence, extra, arch=cfg.arch)
-            write_card(d / f"{cfg.name}.md", card)
-            paths += [js.with_suffix(".safetensors"), js, d / f"{cfg.name}.md"]
+        with self._final_weights() as model:
+            final = self._calibrated(model).eval()
+            for d in [self.out] + ([Path(self.opts.export_to)] if self.opts.export_to else []):
+                d.mkdir(parents=True, exist_ok=True)
+                js = save_model(d, cfg.name, final, cfg.model, desc, cfg.summary, cfg.licence, extra,
+                                arch=cfg.arch)
+                write_card(d / f"{cfg.name}.md", card)
+                paths += [js.with_suffix(".safetensors"), js, d / f"{cfg.name}.md"]
         return paths
