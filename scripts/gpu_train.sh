@@ -12,10 +12,15 @@
 # Env: CONFIGS (config names, default "blind-gray blind-color"), PROBE_S (probe seconds, default 30), RESERVE_S (start-up + validation + export
 # allowance, default 25), EXTRA_SET ("k=v k=v" config overrides for both runs, e.g. for a
 # tiny CPU check), DATA (data root, default .gpu/data from scripts/prepare_gpu_data.sh),
-# INIT (a folder, e.g. weights: each model whose <name>.safetensors is there starts from
-# those weights, `n3 train --init`; the fine-tuning a short lease can afford).
+# INIT (a folder, e.g. weights: every model starts from <name>.safetensors there, `n3 train
+# --init`, the fine-tuning a short lease can afford; the script refuses at once when one is
+# missing or does not fit its config: CONFIGS="cpu-blind-gray cpu-blind-color" for the
+# bundled half-resolution weights).
 # Run from the repository root with PYTHONPATH=$PWD (no pip install needed).
 set -euo pipefail
+if [ -n "${INIT:-}" ]; then  # relative to where the script was started
+  INIT=$(cd "$INIT" 2>/dev/null && pwd) || { echo "error: INIT folder not found" >&2; exit 1; }
+fi
 cd "$(dirname "$0")/.."
 BUDGET=${1:?usage: scripts/gpu_train.sh BUDGET_SECONDS [DEVICE] [OUT]}
 DEVICE=${2:-cuda}
@@ -27,9 +32,6 @@ PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 START=$(date +%s)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/n3gpu.XXXXXX")
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # never leave a training process behind
-mkdir -p "$OUTDIR"
 for d in "$DATA/BSDS500/train" "$DATA/BSDS500/test"; do
   [ -d "$d" ] || { echo "error: $d missing: run scripts/prepare_gpu_data.sh first" >&2; exit 1; }
 done
@@ -48,16 +50,32 @@ COMMON=(--device "$DEVICE" --data "$DATA/BSDS500/train" --data "$DATA/BSDS500/te
 EXTRA=()
 for kv in ${EXTRA_SET:-}; do EXTRA+=(--set "$kv"); done
 name_of() { sed -n 's/^name = "\(.*\)"/\1/p' "configs/$1.toml"; }
-init_for() {  # prints "--init FILE" when INIT holds this config's model
-  local f="${INIT:-}/$(name_of "$1").safetensors"
-  [ -n "${INIT:-}" ] && [ -f "$f" ] && echo "--init $f"
-  return 0
-}
+declare -A INITF
 if [ -n "${INIT:-}" ]; then
   for c in $CONFIGS; do
-    [ -n "$(init_for "$c")" ] || { echo "error: INIT=$INIT has no $(name_of "$c").safetensors for $c" >&2; exit 1; }
+    INITF[$c]="$INIT/$(name_of "$c").safetensors"
+    [ -f "${INITF[$c]}" ] || { echo "error: INIT=$INIT has no $(name_of "$c").safetensors for $c" >&2; exit 1; }
+    # Refuse now, not after the probe: the weights must fit the config's architecture.
+    $PY - "configs/$c.toml" "${INITF[$c]}" ${EXTRA[@]+"${EXTRA[@]}"} <<'PYEOF' || exit 1
+import sys
+from safetensors.torch import load_file
+from n3cli.errors import WeightsError
+from n3cli.models.arch import get_arch
+from n3cli.train.config import load_config
+from n3cli.weights.store import check_state_dict
+sets = [v for k, v in zip(sys.argv[3::2], sys.argv[4::2]) if k == "--set"]
+cfg = load_config(sys.argv[1], sets)
+try:
+    check_state_dict(get_arch(cfg.arch).build(cfg.model), load_file(sys.argv[2]), sys.argv[2])
+except WeightsError as err:
+    sys.exit(f"error: {sys.argv[2]} does not fit {sys.argv[1]}: {err.message}")
+PYEOF
   done
 fi
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/n3gpu.XXXXXX")
+# Never leave a training process or the scratch folder behind.
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+mkdir -p "$OUTDIR"
 $PY - <<PYEOF
 import torch, platform
 print(f"python {platform.python_version()}, torch {torch.__version__}, cuda {torch.cuda.is_available()}"
@@ -71,7 +89,7 @@ for c in $CONFIGS; do
   $PY -m n3cli.cli.train_cmd --config configs/$c.toml --out "$WORK/probe-$c" "${COMMON[@]}" \
     --max-minutes "$($PY -c "print($PROBE_S/60)")" --set schedule.steps=10000000 \
     --set runtime.log_every=5 --set 'validation.folder=""' --set checkpoint.every_minutes=0 -q \
-    $(init_for "$c") ${EXTRA[@]+"${EXTRA[@]}"} >"$WORK/probe-$c.log" 2>&1 &
+    ${INITF[$c]:+--init "${INITF[$c]}"} ${EXTRA[@]+"${EXTRA[@]}"} >"$WORK/probe-$c.log" 2>&1 &
   pids+=($!)
 done
 for p in "${pids[@]}"; do
@@ -106,7 +124,7 @@ for c in $CONFIGS; do
   $PY -m n3cli.cli.train_cmd --config configs/$c.toml --out "$WORK/$c" "${COMMON[@]}" \
     --set "validation.folder=\"$(val_for "$c")\"" --max-minutes "$SAFETY" \
     --set schedule.steps=${STEPS[$c]} --set schedule.bn_steps=${BN[$c]} \
-    --set validation.every_steps=$(( ${STEPS[$c]} / 4 + 1 )) $(init_for "$c") ${EXTRA[@]+"${EXTRA[@]}"} \
+    --set validation.every_steps=$(( ${STEPS[$c]} / 4 + 1 )) ${INITF[$c]:+--init "${INITF[$c]}"} ${EXTRA[@]+"${EXTRA[@]}"} \
     >"$WORK/$c/train.log" 2>&1 &
   pids+=($!)
 done

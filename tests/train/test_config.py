@@ -41,7 +41,7 @@ def test_bundled_configs(name, channels):
     cfg = load_config(REPO / f"configs/{name}.toml", ["schedule.steps=1000"])
     m = cfg.model
     assert cfg.optim.batch_size == 64 and cfg.data.crop == 80  # the GPU recipes (H200-measured)
-    assert cfg.runtime.channels_last and cfg.optim.ema == 0.999 and cfg.task.real_prob == 0.3
+    assert not cfg.runtime.channels_last and cfg.optim.ema == 0.999 and cfg.task.real_prob == 0.3
     assert cfg.validation.bn_batches == 16
     assert (m.image_channels, m.in_channels, m.out_channels) == (channels, channels + 1, channels)
     assert (m.features, m.depth, m.k) == (64, 6, 7)

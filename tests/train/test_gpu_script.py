@@ -69,6 +69,19 @@ def test_gpu_train_script_refuses_an_init_folder_without_the_models(tmp_path):
     proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), "30", "cpu", str(tmp_path / "o")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "has no n3net-blind.safetensors" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_gpu_train_script_refuses_init_weights_of_another_architecture(tmp_path):
+    """INIT=weights with the full-size recipes: the bundled weights are the half-resolution
+    models of the cpu-blind-* configs (same names), so the script must stop before any
+    device time is spent, not fail in its probes."""
+    for sub in ("train", "test"):
+        (tmp_path / "BSDS500" / sub).mkdir(parents=True)
+    env = {**os.environ, "INIT": str(REPO / "weights"), "DATA": str(tmp_path), "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(REPO / "scripts/gpu_train.sh"), "30", "cpu", str(tmp_path / "o")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "does not fit configs/blind-gray.toml" in proc.stderr, proc.stderr
 
 
 TINY_SR = ("data.limit=4 optim.batch_size=2 model.features=8 model.depth=3 model.embed_features=8 "
