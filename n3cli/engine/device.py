@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import platform
+
 import torch
 
 from n3cli.errors import UsageError
@@ -29,6 +32,30 @@ def flush_denormals() -> bool:
     docs/PERFORMANCE.md). Values that small change no output at float32 precision.
     """
     return bool(torch.set_flush_denormal(True))
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters (malloc.h)
+
+
+def keep_freed_host_memory() -> bool:
+    """Let glibc's malloc keep freed memory for reuse (process-wide); False where unsupported.
+
+    By default glibc serves every large block (here: activations of tens of MB) with a
+    fresh ``mmap`` and returns it on free, so a training step on the CPU page-faults all of
+    its activations in again: 2.2 million minor faults and 5 of 22 s of system time per
+    step of the paper-size N3Net at batch 32, one thread (``bench/train_step.py``,
+    docs/PERFORMANCE.md). With mmap off and a 2 GiB trim threshold, freed blocks stay in
+    the heap and the next step reuses them: no faults, 22 -> 17 s, at the price of a
+    higher peak RSS (3.5 -> 4.1 GB there: the heap fragments where mmap would not).
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
 
 
 def _resolve(name: str) -> torch.device:

@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from n3cli.data.degrade import crop_batch, to_float
 from n3cli.data.folder import list_images, load_training_bank, load_validation_images, training_files
-from n3cli.engine.device import resolve_device
+from n3cli.engine.device import keep_freed_host_memory, resolve_device
 from n3cli.errors import CheckpointError, N3Error, UsageError
 from n3cli.models.arch import get_arch
 from n3cli.models.blocks import LocalCNN, N3Block
@@ -111,12 +111,15 @@ class _StopFlag:
 
 
 def setup_backends(device: torch.device, cfg: TrainConfig) -> None:
-    """Fast math where it does not change what is learnt: TF32 convolutions, cuDNN autotuning.
+    """Fast math where it does not change what is learnt: TF32 convolutions, cuDNN autotuning;
+    on the CPU, freed memory kept for the next step (``runtime.keep_host_memory``).
 
     TF32 for plain matmuls stays off unless asked for (runtime.tf32_matmul): the only
     matmuls are the N3 distance/aggregation GEMMs, which are cheap and whose expanded
     distance form |q|^2 + |c|^2 - 2 q.c loses too much with a 10-bit mantissa.
     """
+    if device.type == "cpu" and cfg.runtime.keep_host_memory:
+        keep_freed_host_memory()
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = bool(cfg.runtime.tf32_matmul)
         torch.backends.cudnn.allow_tf32 = True
