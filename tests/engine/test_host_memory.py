@@ -1,7 +1,8 @@
 """engine.device.keep_freed_host_memory: freed large blocks are reused, not faulted in again.
 
-Process-wide, so it runs in a subprocess: allocate and free a 64 MiB tensor, then count the
-minor page faults of allocating and filling it a second time.
+Process-wide, so it runs in a subprocess: allocate, fill and free a 64 MiB tensor six times
+and count the minor page faults of the last three (the first fills may still fault while
+the heap settles; a training step then repeats the same pattern thousands of times).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ def faults_of_one_fill():
     t.fill_(1.0)
     del t
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0
-faults_of_one_fill()
-print(json.dumps({"applied": applied, "faults": faults_of_one_fill()}))
+fills = [faults_of_one_fill() for _ in range(6)]
+print(json.dumps({"applied": applied, "faults": sum(fills[3:]), "each": fills}))
 """
 
 
@@ -38,5 +39,5 @@ def test_freed_memory_is_reused_without_page_faults():
         runs[mode] = json.loads(out.strip().splitlines()[-1])
     assert runs["keep"]["applied"] is True
     # 64 MiB is 16,384 pages of 4 KiB: glibc's default unmaps it on free and faults it in again.
-    assert runs["default"]["faults"] > 10_000
-    assert runs["keep"]["faults"] < 100
+    assert min(runs["default"]["each"]) > 10_000, runs
+    assert runs["keep"]["faults"] < 100, runs
