@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common  # noqa: E402,F401  (the checkout on sys.path; denormals flushed, as n3 train does)
 from n3cli.models import N3Net, N3NetConfig  # noqa: E402
 
 RECIPES = {
