@@ -5,17 +5,18 @@
 
 For each of channels_last off/on, bf16 autocast off/on (the N3 blocks kept in float32,
 as ``n3 train`` does) and each batch size: 3 warm-up steps, then the mean wall time of
-``--steps`` steps of forward + sum of squares + backward + Adam (fused Adam in the
-default layout, single-tensor Adam in channels_last, as ``n3 train`` chooses), on random
-inputs. cuDNN autotuning and TF32 convolutions are on, as in ``n3 train`` on CUDA. The
-GPU section of docs/PERFORMANCE.md quotes the same code, run inline on an H200
-before this script was committed.
+``--steps`` steps of forward + sum of squares + backward + Adam (``n3 train``'s own
+optimiser: fused on CUDA in the default layout, single-tensor with channels_last; its
+weight decay groups too), on random inputs. cuDNN autotuning and TF32 convolutions are on, as in ``n3 train`` on CUDA. The
+GPU section of docs/PERFORMANCE.md quotes an inline version of this script run on an
+H200 before it was committed (plain Adam without weight decay groups there).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import _common  # noqa: F401  (puts the checkout on sys.path)
 import torch
@@ -23,7 +24,7 @@ import torch
 from _common import machine, sync
 from n3cli.models.arch import get_arch
 from n3cli.train.config import load_config
-from n3cli.train.loop import keep_n3_fp32
+from n3cli.train.loop import keep_n3_fp32, make_optimizer
 
 
 def step_time(cfg, device: torch.device, batch: int, size: int, steps: int,
@@ -35,9 +36,8 @@ def step_time(cfg, device: torch.device, batch: int, size: int, steps: int,
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
     x = torch.rand(batch, cfg.model.in_channels, size, size, device=device).contiguous(memory_format=fmt)
-    fused = device.type == "cuda" and not channels_last
-    opt = (torch.optim.Adam(net.parameters(), 1e-3, fused=True) if fused
-           else torch.optim.Adam(net.parameters(), 1e-3, foreach=False))
+    run_cfg = replace(cfg, runtime=replace(cfg.runtime, channels_last=channels_last))
+    opt = make_optimizer(net, run_cfg, device)  # n3 train's choice of Adam for this layout
 
     def step() -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):

@@ -173,6 +173,15 @@ def _bn_modules(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
+def _average_bn_exactly(model: nn.Module, reset: bool) -> None:
+    """BatchNorm running statistics as the exact average of the batches seen from now on
+    (momentum None uses the module's batch counter, so it is resumable), after a reset."""
+    for m in _bn_modules(model):
+        if reset:
+            m.reset_running_stats()
+        m.momentum = None
+
+
 def _shown(path: str) -> str:
     """A data path as a card shows it: relative to the working directory, normalised."""
     try:
@@ -234,6 +243,7 @@ class _Run:
         self.optimizer = make_optimizer(self.model, cfg, device)
         self.step = 0
         self.rollbacks = 0
+        self._calibration: tuple[int, nn.Module] | None = None  # (step, calibrated copy)
         self.prev_elapsed = 0.0
         self.history: dict[str, Any] = {"loss": [], "val": []}
         ema_state, ema_updates = None, 0
@@ -347,16 +357,17 @@ class _Run:
         in_bn_phase = cfg.schedule.bn_steps > 0 and self.step > cfg.grad_steps
         if n <= 0 or in_bn_phase or not _bn_modules(model):
             return model
+        if self._calibration is not None and self._calibration[0] == self.step:
+            return self._calibration[1]  # the end of a run validates, then exports
         net = copy.deepcopy(model).train()
-        for m in _bn_modules(net):
-            m.reset_running_stats()
-            m.momentum = None
+        _average_bn_exactly(net, reset=True)
         first = max(0, self.step - n)
         with torch.no_grad(), self.amp:
             for s in range(first, first + n):
                 inp, _, level = self._batch(s)
                 self.task.run(net, inp, level)
-        return net.eval()
+        self._calibration = (self.step, net.eval())
+        return net
 
     def _validate(self) -> dict[str, float]:
         if self.validator is None or not len(self.validator):
@@ -404,12 +415,8 @@ class _Run:
         """lr 0: parameters cannot move, only BatchNorm running statistics (forward only)."""
         if self.ema is not None and self.step == self.cfg.grad_steps:
             self.ema.copy_to(self.model)  # measure the statistics for the exported weights
-        if self.step == self.cfg.grad_steps and self.cfg.schedule.bn_reset:
-            for m in _bn_modules(self.model):
-                m.reset_running_stats()
-        if self.cfg.schedule.bn_reset:
-            for m in _bn_modules(self.model):
-                m.momentum = None  # exact average over the phase (resumable: uses the counter)
+        if self.cfg.schedule.bn_reset:  # exact average over the phase
+            _average_bn_exactly(self.model, reset=self.step == self.cfg.grad_steps)
         inp, target, level = self._batch(self.step)
         with self.amp:
             out = self.task.run(self.model, inp, level)  # no DDP: no gradients, buffers per rank
