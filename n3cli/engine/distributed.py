@@ -7,6 +7,7 @@ inference (work split across ranks, :mod:`n3cli.app.distributed`) both start her
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -69,9 +70,20 @@ def init_distributed(device: torch.device, backend: str | None = None,
     return info, device
 
 
-def shutdown(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(info: DistInfo, wait_for_all: bool = False) -> None:
+    """Leave the process group; ``wait_for_all`` first waits for every rank (success only).
+
+    The DDP reducer and gloo's pending work hold C++ threads that must be released while
+    the group still exists: left to the interpreter's exit, one rank in ten aborted with
+    "terminate called without an active exception" (CI, a 2-rank CPU run). So garbage is
+    collected first, the ranks leave together, and the group is destroyed explicitly.
+    """
+    if not (info.enabled and dist.is_initialized()):
+        return
+    gc.collect()
+    if wait_for_all:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def barrier(info: DistInfo) -> None:

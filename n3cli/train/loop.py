@@ -200,10 +200,13 @@ def train(cfg: TrainConfig, opts: TrainOptions) -> TrainResult:
     """Run (or resume) training; returns what was done. Errors are :class:`N3Error`."""
     device = resolve_device(opts.device)
     info, device = init_distributed(device)
+    ok = False
     try:
-        return _Run(cfg, opts, info, device).run()
+        result = _Run(cfg, opts, info, device).run()
+        ok = True
+        return result
     finally:
-        shutdown(info)
+        shutdown(info, wait_for_all=ok)
 
 
 class _Run:
