@@ -69,7 +69,12 @@ def gather_reports(report: BatchReport, info: DistInfo, order: list[str]) -> Bat
     try:
         return _gather(report, info, order)
     finally:
-        shutdown(info)
+        leave(info)
+
+
+def leave(info: DistInfo) -> None:
+    """Leave torchrun's process group, if this process is in one (again: a no-op)."""
+    shutdown(info)
 
 
 def _gather(report: BatchReport, info: DistInfo, order: list[str]) -> BatchReport | None:

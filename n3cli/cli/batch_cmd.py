@@ -126,14 +126,27 @@ def run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], 
     Exit codes: 0 all done, 1 some file failed (on any rank), 2 usage error, 128+signal
     when interrupted (finished outputs are kept; rerunning resumes).
     """
+    from n3cli.app.distributed import join, leave
+
+    dist, device, threads = join(kw["device"], kw["threads"])  # torchrun: this rank's device, share
+    try:
+        _run_batch(ctx, inputs, kw, default_suffix, make_job, title, start_note, raw_inputs,
+                   dist, device, threads)
+    finally:
+        leave(dist)  # (also when interrupted: a group left to the interpreter's exit can abort it)
+
+
+def _run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], default_suffix: str,
+               make_job: Callable[[str, int | None, Any], Any], title: str,
+               start_note: Callable[[Any], str | None], raw_inputs: bool,
+               dist: Any, device: str, threads: int | None) -> None:
     from n3cli.app.batch import run_plan
-    from n3cli.app.distributed import gather_reports, join, share
+    from n3cli.app.distributed import gather_reports, share
     from n3cli.cli.batch_report import ConsoleReporter, print_plan, print_summary
     from n3cli.io.atomic import install_signal_cleanup
     from n3cli.io.batch import PlanOptions, plan_batch
     from n3cli.io.formats import normalize_format
 
-    dist, device, threads = join(kw["device"], kw["threads"])  # torchrun: this rank's device, share
     suffix = default_suffix if kw["suffix"] is None else kw["suffix"]
     fmt_name = normalize_format(kw["fmt"]) if kw["fmt"] else None
     full_plan = plan_batch(list(inputs), PlanOptions(output=kw["output"], suffix=suffix, fmt=fmt_name,
