@@ -250,21 +250,13 @@ def _eval_sr(dataset: str, scale: str | None, model_name: str, data_dir: Path | 
 
 
 def _model_upscaler(name: str, scale: int, device: str, ensemble: int):
-    """An SR model at ``scale`` as the protocol's upscale function (whole image, prepared once)."""
-    from n3cli.engine import resolve_device, restore_image
-    from n3cli.engine.optimize import inference_model
+    from n3cli.engine import resolve_device
+    from n3cli.eval.sr import model_upscaler
     from n3cli.weights import load_model
 
     dev = resolve_device(device)
     model, spec = load_model(name, dev, scale=scale)
-    if spec.descriptor.task != "sr":
-        raise UsageError(f"'{name}' is a {spec.descriptor.task} model", "--task sr needs an SR model or bicubic")
-    prepared = inference_model(model, dev)
-
-    def upscale(lr, s):
-        return restore_image(prepared, spec.descriptor, lr, None, dev, tile=0, ensemble=ensemble, prepared=True)
-
-    return upscale
+    return model_upscaler(model, spec, dev, ensemble)
 
 
 def _eval_raw(dataset: str, noise: str | None, tone: bool, model_name: str, data_dir: Path | None,
@@ -308,26 +300,13 @@ def _eval_raw(dataset: str, noise: str | None, tone: bool, model_name: str, data
 
 
 def _model_raw_denoiser(name: str, device: str, ensemble: int):
-    """A raw or blind denoiser as the raw protocol's function: one plane and its (a, b)
-    in, conditioned as its descriptor asks (n3cli.engine.runner.pg_conditions)."""
-    from n3cli.engine import resolve_device, restore_image
-    from n3cli.engine.optimize import inference_model
-    from n3cli.engine.runner import pg_conditions
+    from n3cli.engine import resolve_device
+    from n3cli.eval.raw import model_raw_denoiser
     from n3cli.weights import load_model
 
     dev = resolve_device(device)
     model, spec = load_model(name, dev)
-    d = spec.descriptor
-    if d.task not in ("raw-denoise", "denoise") or d.image_channels != 1 or not set(d.conditioning) & {"a", "sigma"}:
-        raise UsageError(f"'{name}' cannot be told Poisson-Gaussian noise",
-                         "--task raw needs a raw model or a blind gray denoiser (e.g. n3net-blind)")
-    prepared = inference_model(model, dev)
-
-    def denoise(noisy, a, b):
-        cond = pg_conditions(d.conditioning, noisy, [(a, b)] * noisy.shape[2])
-        return restore_image(prepared, d, noisy, cond, dev, tile=0, ensemble=ensemble, prepared=True)
-
-    return denoise
+    return model_raw_denoiser(model, spec, dev, ensemble)
 
 
 def _clock(seconds: float) -> str:

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 
 from n3cli.data.pg_noise import LOG10_B_OFFSET, add_pg_noise, sample_tone_params
 from n3cli.data.testsets import dataset_spec, list_images, load_test_image
 from n3cli.errors import UsageError
 from n3cli.eval.metrics import psnr
+from n3cli.models import ModelSpec
 
 RAW_DATASETS = ("set12", "bsd68")
 RAW_SEED = 2018
@@ -40,6 +42,27 @@ RAW_GRID: tuple[tuple[float, float], ...] = (
 
 #: (H x W x 1 noisy plane in [0, 1], a, b) -> denoised plane (same shape).
 RawDenoise = Callable[[np.ndarray, float, float], np.ndarray]
+
+
+def model_raw_denoiser(model: torch.nn.Module, spec: ModelSpec, device: torch.device, ensemble: int = 1) -> RawDenoise:
+    """A loaded raw model, or a blind gray denoiser, as the protocol's function: one plane
+    and its (a, b) in, conditioned as its descriptor asks (a and b maps, or the sigma map
+    of :func:`n3cli.engine.runner.pg_conditions`); prepared once, whole image."""
+    from n3cli.engine import restore_image
+    from n3cli.engine.optimize import inference_model
+    from n3cli.engine.runner import pg_conditions
+
+    d = spec.descriptor
+    if d.task not in ("raw-denoise", "denoise") or d.image_channels != 1 or not set(d.conditioning) & {"a", "sigma"}:
+        raise UsageError(f"'{spec.name}' cannot be told Poisson-Gaussian noise",
+                         "--task raw needs a raw model or a blind gray denoiser (e.g. n3net-blind)")
+    prepared = inference_model(model, device)
+
+    def denoise(noisy: np.ndarray, a: float, b: float) -> np.ndarray:
+        cond = pg_conditions(d.conditioning, noisy, [(a, b)] * noisy.shape[2])
+        return restore_image(prepared, d, noisy, cond, device, tile=0, ensemble=ensemble, prepared=True)
+
+    return denoise
 
 
 @dataclass

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 from PIL import Image
 
 from n3cli.data.colorspace import rgb_to_y
 from n3cli.data.testsets import default_data_dir
 from n3cli.engine.resample import bicubic_resize
 from n3cli.errors import ImageReadError, UsageError
+from n3cli.models import ModelSpec
 
 #: Test set -> (folder under the data root, file pattern). B100 is BSDS500 ``val``.
 SR_DATASETS: dict[str, tuple[str, str]] = {
@@ -42,6 +44,23 @@ SR_REFERENCES: dict[str, dict[int, float]] = {
 
 #: RGB float [0, 1] LR image (h x w x 3), scale -> RGB float HR image (s*h x s*w x 3).
 Upscale = Callable[[np.ndarray, int], np.ndarray]
+
+
+def model_upscaler(model: torch.nn.Module, spec: ModelSpec, device: torch.device, ensemble: int = 1) -> Upscale:
+    """A loaded SR model (at one scale) as the protocol's upscale function: whole image,
+    prepared once."""
+    from n3cli.engine import restore_image
+    from n3cli.engine.optimize import inference_model
+
+    if spec.descriptor.task != "sr":
+        raise UsageError(f"'{spec.name}' is a {spec.descriptor.task} model",
+                         "--task sr needs an SR model or bicubic")
+    prepared = inference_model(model, device)
+
+    def upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+        return restore_image(prepared, spec.descriptor, lr, None, device, tile=0, ensemble=ensemble, prepared=True)
+
+    return upscale
 
 
 @dataclass

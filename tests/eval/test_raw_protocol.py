@@ -67,3 +67,21 @@ def test_parts_of_a_run_score_each_image_as_the_whole_run_does(shared_dir):
     for j in range(len(grid)):
         assert odd.pairs[j].psnr == [whole.pairs[j].psnr[1]]
         assert even.pairs[j].psnr == [whole.pairs[j].psnr[0], whole.pairs[j].psnr[2]]
+
+
+def test_model_raw_denoiser_is_a_library_function(tiny):
+    """The adapter `n3 eval --task raw` uses, callable without the CLI: a plane and its
+    (a, b) in, a plane of the same shape out; a model without a noise input is refused."""
+    import torch
+
+    from n3cli.errors import UsageError
+    from n3cli.eval.raw import model_raw_denoiser
+    from n3cli.weights import load_model
+
+    dev = torch.device("cpu")
+    denoise = model_raw_denoiser(*load_model("tiny-raw", dev), dev)
+    noisy = np.random.default_rng(0).random((48, 40, 1))
+    out = denoise(noisy, 1e-2, 5e-5)
+    assert out.shape == noisy.shape and np.isfinite(out).all()
+    with pytest.raises(UsageError, match="cannot be told Poisson-Gaussian noise"):
+        model_raw_denoiser(*load_model("tiny-s25", dev), dev)

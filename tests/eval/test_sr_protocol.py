@@ -57,3 +57,20 @@ def test_cli_eval_task_sr(run, tiny, shared_file):
         assert r.exit_code == 2 and text in r.stderr
     r = run("eval", "--dataset", "set5", "--sigma", "25")
     assert r.exit_code == 2 and "add --task sr" in r.stderr
+
+
+def test_model_upscaler_is_a_library_function(tiny):
+    """The adapter `n3 eval --task sr` uses: an SR model at one scale as an upscale
+    function; a denoiser is refused."""
+    import torch
+
+    from n3cli.errors import UsageError
+    from n3cli.eval.sr import model_upscaler
+    from n3cli.weights import load_model
+
+    dev = torch.device("cpu")
+    upscale = model_upscaler(*load_model("tiny-sr", dev, scale=2), dev)
+    lr = np.random.default_rng(0).random((30, 26, 1)).astype(np.float32)
+    assert upscale(lr, 2).shape == (60, 52, 1)
+    with pytest.raises(UsageError, match="is a denoise model"):
+        model_upscaler(*load_model("tiny-s25", dev), dev)
