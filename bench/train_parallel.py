@@ -1,0 +1,103 @@
+"""One training run on all cores, or one single-thread run per core side by side?
+
+    python bench/train_parallel.py [--cores 2] [--steps 30] [--only cpu-blind-gray]
+
+Times the training step of a bundled CPU recipe (random data, batch 16 of 80x80,
+channels_last, freed memory kept and denormals flushed, as ``n3 train`` runs it) in two
+set-ups on the same machine, one after the other:
+
+- ``1 x N threads``: one process with ``--cores`` torch threads;
+- ``N x 1 thread``: ``--cores`` processes of one thread each, started together.
+
+Prints the samples per second of each process and of the whole machine. Each process
+runs a warm-up step, then ``--steps`` timed steps. The machine should be otherwise idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def worker(threads: int, steps: int, only: str, batch: int, crop: int) -> None:
+    """Time ``steps`` training steps; prints one JSON line (samples/s)."""
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    import _common  # noqa: F401  (checkout on sys.path, denormals flushed)
+    from recipe_speed import RECIPES
+
+    from n3cli.engine.device import keep_freed_host_memory
+    from n3cli.models import N3Net, N3NetConfig
+
+    torch.set_num_threads(threads)
+    keep_freed_host_memory()
+    (name, kw), = [(n, k) for n, k in RECIPES.items() if only in n][:1]
+    cfg = N3NetConfig(**kw)
+    fmt = torch.channels_last
+    net = N3Net(cfg).train().to(memory_format=fmt)
+    opt = torch.optim.Adam(net.parameters(), 1e-4)
+    x = torch.rand(batch, cfg.in_channels, crop, crop).contiguous(memory_format=fmt)
+
+    def step() -> None:
+        loss = (net(x) - x[:, :cfg.out_channels]).pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    wall = time.perf_counter() - t
+    print(json.dumps({"recipe": name, "threads": threads, "samples_per_s": batch * steps / wall}))
+
+
+def _launch(n: int, threads: int, args: argparse.Namespace) -> list[dict]:
+    cmd = [sys.executable, __file__, "--worker", str(threads), "--steps", str(args.steps),
+           "--only", args.only, "--batch", str(args.batch), "--crop", str(args.crop)]
+    env_threads = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, **env_threads})
+             for _ in range(n)]
+    out = []
+    for p in procs:
+        stdout, _ = p.communicate()
+        if p.returncode:
+            raise SystemExit(f"worker failed (exit {p.returncode})")
+        out.append(json.loads(stdout.strip().splitlines()[-1]))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--only", default="cpu-blind-gray", help="recipe of bench/recipe_speed.py (name contains)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--crop", type=int, default=80)
+    ap.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args.worker, args.steps, args.only, args.batch, args.crop)
+        return
+    rows = [(f"1 x {args.cores} threads", _launch(1, args.cores, args)),
+            (f"{args.cores} x 1 thread", _launch(args.cores, 1, args))]
+    print(f"recipe: {rows[0][1][0]['recipe']}, batch {args.batch} x {args.crop}x{args.crop}, "
+          f"{args.steps} timed steps per process")
+    print(f"{'set-up':>16} {'samples/s per process':>24} {'samples/s in all':>17} {'vs one run':>11}")
+    base = sum(r["samples_per_s"] for r in rows[0][1])
+    for label, res in rows:
+        total = sum(r["samples_per_s"] for r in res)
+        per = ", ".join(f"{r['samples_per_s']:.1f}" for r in res)
+        print(f"{label:>16} {per:>24} {total:17.1f} {total / base:10.2f}x")
+
+
+if __name__ == "__main__":
+    main()
