@@ -17,11 +17,13 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from n3cli.engine.device import flush_denormals  # noqa: E402
+from n3cli.engine.device import flush_denormals, huge_pages_for_tensors  # noqa: E402
 
-# Benchmarks time what the CLI runs, and the CLI's CPU path flushes denormal floats
-# (resolve_device): trained weights would otherwise take x86's slow path.
+# Benchmarks time what the CLI runs, and the CLI's CPU path (resolve_device) flushes
+# denormal floats (trained weights would otherwise take x86's slow path) and backs large
+# tensors with huge pages (THP_MEM_ALLOC_ENABLE=0 in the environment turns that off).
 flush_denormals()
+huge_pages_for_tensors()
 
 
 class DnCNN(nn.Module):

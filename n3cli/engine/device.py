@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
+from pathlib import Path
 
 import torch
 
@@ -15,11 +17,13 @@ def resolve_device(name: str = "auto") -> torch.device:
 
     ``auto`` prefers CUDA, then MPS, then CPU. Asking for a device that is not available
     is a usage error with a hint, never a silent fallback. Choosing the CPU also turns
-    on flushing of denormal floats (:func:`flush_denormals`).
+    on flushing of denormal floats (:func:`flush_denormals`) and huge pages for large
+    tensors (:func:`huge_pages_for_tensors`).
     """
     dev = _resolve(name)
     if dev.type == "cpu":
         flush_denormals()
+        huge_pages_for_tensors()
     return dev
 
 
@@ -32,6 +36,31 @@ def flush_denormals() -> bool:
     docs/PERFORMANCE.md). Values that small change no output at float32 precision.
     """
     return bool(torch.set_flush_denormal(True))
+
+
+_THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+def huge_pages_for_tensors() -> bool:
+    """Back CPU tensors of 2 MiB and more with transparent huge pages (Linux); False where
+    unavailable, or where ``THP_MEM_ALLOC_ENABLE`` was set to something else than 1.
+
+    PyTorch's CPU allocator asks for huge pages (``madvise``) when the environment
+    variable ``THP_MEM_ALLOC_ENABLE`` is 1, which it reads at its first large allocation:
+    this must run before that (choosing the device does). Every large activation is a
+    fresh allocation, and with 4 KiB pages the kernel faults it in page by page: 65,536
+    faults for each 256 MB activation of a 1024x1024 image (docs/PERFORMANCE.md,
+    "Huge pages"). A user's own setting of the variable is left as it is.
+    """
+    if platform.system() != "Linux":
+        return False
+    try:
+        if "[never]" in _THP_SETTING.read_text():
+            return False
+    except OSError:
+        return False
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+    return os.environ["THP_MEM_ALLOC_ENABLE"] == "1"
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters (malloc.h)

@@ -1,4 +1,5 @@
-"""engine.device.keep_freed_host_memory: freed large blocks are reused, not faulted in again.
+"""engine.device.keep_freed_host_memory: freed large blocks are reused, not faulted in again;
+engine.device.huge_pages_for_tensors: large tensors are faulted in by 2 MiB pages.
 
 Process-wide, so it runs in a subprocess: allocate, fill and free a 64 MiB tensor six times
 and count the minor page faults of the last three (the first fills may still fault while
@@ -8,6 +9,7 @@ the heap settles; a training step then repeats the same pattern thousands of tim
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -35,9 +37,55 @@ def test_freed_memory_is_reused_without_page_faults():
     runs = {}
     for mode in ("keep", "default"):
         out = subprocess.run([sys.executable, "-c", CODE, mode], capture_output=True, text=True,
-                             check=True).stdout
+                             check=True, env={**os.environ, "THP_MEM_ALLOC_ENABLE": "0"}).stdout
         runs[mode] = json.loads(out.strip().splitlines()[-1])
     assert runs["keep"]["applied"] is True
     # 64 MiB is 16,384 pages of 4 KiB: glibc's default unmaps it on free and faults it in again.
     assert min(runs["default"]["each"]) > 10_000, runs
     assert runs["keep"]["faults"] < 100, runs
+
+
+HUGE = """
+import json, os, resource, sys
+if sys.argv[1] == "unset":
+    os.environ.pop("THP_MEM_ALLOC_ENABLE", None)
+else:
+    os.environ["THP_MEM_ALLOC_ENABLE"] = sys.argv[1]
+import torch
+from n3cli.engine.device import huge_pages_for_tensors
+applied = huge_pages_for_tensors()
+r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+t = torch.ones(64 * 2**20, dtype=torch.float32)  # 256 MiB, one activation at 1024^2 x 64
+print(json.dumps({"applied": applied, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0,
+                  "env": os.environ.get("THP_MEM_ALLOC_ENABLE")}))
+"""
+
+
+def _thp_available() -> bool:
+    try:
+        return "[never]" not in open("/sys/kernel/mm/transparent_hugepage/enabled").read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _thp_available(), reason="no transparent huge pages on this machine")
+def test_large_tensors_get_huge_pages_unless_the_user_said_no():
+    runs = {}
+    for mode in ("unset", "0"):
+        out = subprocess.run([sys.executable, "-c", HUGE, mode], capture_output=True, text=True,
+                             check=True).stdout
+        runs[mode] = json.loads(out.strip().splitlines()[-1])
+    assert runs["unset"]["applied"] is True and runs["unset"]["env"] == "1"
+    assert runs["0"]["applied"] is False and runs["0"]["env"] == "0"  # the user's choice stands
+    # 256 MiB: 65,536 faults in 4 KiB pages, 128 in 2 MiB pages (some fall back under pressure).
+    assert runs["0"]["faults"] > 60_000, runs
+    assert runs["unset"]["faults"] < 20_000, runs
+
+
+def test_huge_pages_are_linux_only(monkeypatch):
+    from n3cli.engine import device
+
+    monkeypatch.setattr(device.platform, "system", lambda: "Darwin")
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
+    assert device.huge_pages_for_tensors() is False
+    assert "THP_MEM_ALLOC_ENABLE" not in os.environ
