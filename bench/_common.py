@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from n3cli.engine.device import flush_denormals, huge_pages_for_tensors  # noqa: E402
 
 # Benchmarks time what the CLI runs, and the CLI's CPU path (resolve_device) flushes
-# denormal floats (trained weights would otherwise take x86's slow path) and backs large
-# tensors with huge pages (THP_MEM_ALLOC_ENABLE=0 in the environment turns that off).
+# denormal floats (trained weights would otherwise take x86's slow path) and asks for huge
+# pages for large tensors. Training benches set THP_MEM_ALLOC_ENABLE=0 before importing
+# this module, as n3 train does; set it to 0 in the environment to time without them.
 flush_denormals()
 huge_pages_for_tensors()
 

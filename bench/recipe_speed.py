@@ -11,6 +11,7 @@ configs/cpu-blind-{gray,color}.toml was chosen (docs/RESULTS.md, "Bundled models
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "0")  # as n3 train: no huge pages (before _common)
 import _common  # noqa: E402,F401  (the checkout on sys.path; denormals flushed, as n3 train does)
 from n3cli.models import N3Net, N3NetConfig  # noqa: E402
 

@@ -15,9 +15,11 @@ H200 before it was committed (plain Adam without weight decay groups there).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import replace
 
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "0")  # as n3 train: no huge pages (before _common)
 import _common  # noqa: F401  (puts the checkout on sys.path)
 import torch
 

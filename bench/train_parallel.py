@@ -28,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 
 def worker(threads: int, steps: int, only: str, batch: int, crop: int) -> None:
     """Time ``steps`` training steps; prints one JSON line (samples/s)."""
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "0")  # as n3 train (before the first tensor)
     import torch
 
     sys.path.insert(0, str(HERE))

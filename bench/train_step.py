@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import time
 
+# As n3 train: no huge pages while freed memory is kept (the default); with glibc's default
+# malloc (runtime.keep_host_memory = false) n3 train asks for them. Set before _common.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1" if "--malloc-default" in sys.argv else "0")
 import _common  # noqa: F401
 import torch
 

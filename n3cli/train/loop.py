@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from n3cli.data.degrade import crop_batch, to_float
 from n3cli.data.folder import list_images, load_training_bank, load_validation_images, training_files
-from n3cli.engine.device import keep_freed_host_memory, resolve_device
+from n3cli.engine.device import huge_pages_for_tensors, keep_freed_host_memory, resolve_device
 from n3cli.errors import CheckpointError, N3Error, UsageError
 from n3cli.models.arch import get_arch
 from n3cli.models.blocks import LocalCNN, N3Block
@@ -198,6 +198,9 @@ def _machine(device: torch.device) -> str:
 
 def train(cfg: TrainConfig, opts: TrainOptions) -> TrainResult:
     """Run (or resume) training; returns what was done. Errors are :class:`N3Error`."""
+    # No huge pages (resolve_device would ask for them): with freed memory kept there are
+    # no page faults left to save, and the heap grew by half (engine.device).
+    huge_pages_for_tensors(enable=not cfg.runtime.keep_host_memory)
     device = resolve_device(opts.device)
     info, device = init_distributed(device)
     ok = False

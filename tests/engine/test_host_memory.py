@@ -88,4 +88,15 @@ def test_huge_pages_are_linux_only(monkeypatch):
     monkeypatch.setattr(device.platform, "system", lambda: "Darwin")
     monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
     assert device.huge_pages_for_tensors() is False
-    assert "THP_MEM_ALLOC_ENABLE" not in os.environ
+
+
+def test_training_says_no_first_and_that_stands(monkeypatch):
+    """n3 train turns huge pages off before resolve_device would turn them on: PyTorch
+    reads the variable once, so the first decision in a process is the one that holds."""
+    from n3cli.engine import device
+
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
+    assert device.huge_pages_for_tensors(enable=False) is False
+    assert os.environ["THP_MEM_ALLOC_ENABLE"] == "0"
+    assert device.huge_pages_for_tensors() is False  # what resolve_device then asks
+    assert os.environ["THP_MEM_ALLOC_ENABLE"] == "0"
