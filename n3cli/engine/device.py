@@ -48,10 +48,10 @@ def huge_pages_for_tensors(enable: bool = True) -> bool:
     PyTorch's CPU allocator asks for huge pages (``madvise``) when the environment
     variable ``THP_MEM_ALLOC_ENABLE`` is 1, which it reads once, at the process's first
     CPU tensor: this must run before that (:func:`resolve_device` calls it; ``n3 train``
-    calls it with ``enable=False`` before that). Every large activation is a fresh allocation, and with 4 KiB pages the
-    kernel faults each in page by page (65,536 faults for one 256 MB activation of a
-    1024x1024 image): N3Net at 1024^2 runs 21 % faster with huge pages at the same peak
-    memory. Not for training: with freed memory kept in the heap
+    calls it with ``enable=False`` before that). Every large activation is a fresh
+    allocation, and with 4 KiB pages the kernel faults each in page by page (65,536 faults
+    for one 256 MB activation of a 1024x1024 image): with huge pages N3Net runs about 11 %
+    faster at 1024^2, at the same peak memory. Not for training: with freed memory kept in the heap
     (:func:`keep_freed_host_memory`) there are no faults left to save, and huge pages
     raised the peak RSS of a training step by half (docs/PERFORMANCE.md, "Huge pages").
     A value the user set is left as it is.
