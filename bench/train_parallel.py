@@ -40,7 +40,10 @@ def worker(threads: int, steps: int, only: str, batch: int, crop: int) -> None:
 
     torch.set_num_threads(threads)
     keep_freed_host_memory()
-    (name, kw), = [(n, k) for n, k in RECIPES.items() if only in n][:1]
+    matches = [(n, k) for n, k in RECIPES.items() if only in n]
+    if not matches:
+        raise SystemExit(f"no recipe of bench/recipe_speed.py matches '{only}'")
+    name, kw = matches[0]
     cfg = N3NetConfig(**kw)
     fmt = torch.channels_last
     net = N3Net(cfg).train().to(memory_format=fmt)

@@ -20,7 +20,7 @@ from datetime import timedelta
 import torch
 
 from n3cli.app.batch import BatchReport, ItemResult
-from n3cli.engine.distributed import DistInfo, dist_info_from_env, init_distributed, shutdown
+from n3cli.engine.distributed import DistInfo, dist_info_from_env, init_distributed
 from n3cli.io.batch import Plan
 
 #: Ranks may finish their shares hours apart; the final gather waits that long.
@@ -60,24 +60,9 @@ def join(device_name: str, threads: int | None) -> tuple[DistInfo, str, int | No
 
 
 def gather_reports(report: BatchReport, info: DistInfo, order: list[str]) -> BatchReport | None:
-    """Rank 0: every rank's items merged in plan ``order`` (input paths); others: None.
-
-    The gather is the job's last collective, so every rank leaves the group here.
-    """
+    """Rank 0: every rank's items merged in plan ``order`` (input paths); others: None."""
     if not info.enabled:
         return report
-    try:
-        return _gather(report, info, order)
-    finally:
-        leave(info)
-
-
-def leave(info: DistInfo) -> None:
-    """Leave torchrun's process group, if this process is in one (again: a no-op)."""
-    shutdown(info)
-
-
-def _gather(report: BatchReport, info: DistInfo, order: list[str]) -> BatchReport | None:
     import torch.distributed as dist
 
     doc = report.to_dict()

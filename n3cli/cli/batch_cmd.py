@@ -126,14 +126,17 @@ def run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], 
     Exit codes: 0 all done, 1 some file failed (on any rank), 2 usage error, 128+signal
     when interrupted (finished outputs are kept; rerunning resumes).
     """
-    from n3cli.app.distributed import join, leave
+    from n3cli.app.distributed import join
+    from n3cli.engine.distributed import shutdown
 
     dist, device, threads = join(kw["device"], kw["threads"])  # torchrun: this rank's device, share
     try:
         _run_batch(ctx, inputs, kw, default_suffix, make_job, title, start_note, raw_inputs,
                    dist, device, threads)
     finally:
-        leave(dist)  # (also when interrupted: a group left to the interpreter's exit can abort it)
+        # Every path, interrupted and dry runs too: a group left to the interpreter's exit
+        # can abort it (engine.distributed.shutdown).
+        shutdown(dist)
 
 
 def _run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], default_suffix: str,
