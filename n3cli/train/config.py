@@ -100,7 +100,7 @@ class CheckpointConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    amp: str = "none"  # none | bf16 (CUDA only; N3 aggregation stays fp32)
+    amp: str = "none"  # none | bf16 autocast (CUDA, or CPUs with native bf16; N3 blocks stay fp32)
     channels_last: bool = False
     log_every: int = 50  # steps between loss readbacks (each one is a host-device sync)
     deterministic: bool = False

@@ -368,7 +368,9 @@ class _Run:
         net = copy.deepcopy(model).train()
         _average_bn_exactly(net, reset=True)
         first = max(0, self.step - n)
-        with torch.no_grad(), self.amp:
+        # float32, as the exported weights run: statistics of bf16 activations would be
+        # those of a slightly different network.
+        with torch.no_grad():
             for s in range(first, first + n):
                 inp, _, level = self._batch(s)
                 self.task.run(net, inp, level)
@@ -424,8 +426,8 @@ class _Run:
         if self.cfg.schedule.bn_reset:  # exact average over the phase
             _average_bn_exactly(self.model, reset=self.step == self.cfg.grad_steps)
         inp, target, level = self._batch(self.step)
-        with self.amp:
-            out = self.task.run(self.model, inp, level)  # no DDP: no gradients, buffers per rank
+        # float32 like the calibration above: these statistics are the exported ones.
+        out = self.task.run(self.model, inp, level)  # no DDP: no gradients, buffers per rank
         return self._loss(out, target)
 
     # -- divergence guard ----------------------------------------------------------------

@@ -181,6 +181,29 @@ def test_bf16_autocast_keeps_n3_in_float32(tmp_path, train_dir):
     assert seen == [torch.float32, torch.float32]
 
 
+def test_bf16_trains_in_autocast_and_measures_statistics_in_float32(tmp_path, train_dir, val_dir, monkeypatch):
+    """With runtime.amp = bf16 the gradient steps run under autocast, but the BatchNorm
+    phase and the validation calibration measure statistics in float32: they are the
+    statistics of the exported weights, which run in float32."""
+    from n3cli.train.tasks import BlindGaussTask
+
+    seen: list[tuple[bool, bool]] = []
+    run = BlindGaussTask.run
+
+    def spy(self, net, inp, level):
+        seen.append((torch.is_grad_enabled(), torch.is_autocast_enabled("cpu")))
+        return run(self, net, inp, level)
+
+    monkeypatch.setattr(BlindGaussTask, "run", spy)
+    cfg = write_config(tmp_path / "c.toml", train_dir, val=val_dir, task="blind-gauss", steps=5, bn=2)
+    _run(cfg, tmp_path / "run", ["runtime.amp=\"bf16\"", "validation.every_steps=2",
+                                 "validation.bn_batches=2"])
+    grad_steps = [amp for grad, amp in seen if grad]
+    statistics = [amp for grad, amp in seen if not grad]
+    assert len(grad_steps) == 5 and all(grad_steps)
+    assert len(statistics) >= 2 + 2 and not any(statistics)
+
+
 def test_holdout_validates_on_images_kept_out_of_training(tmp_path, train_dir):
     cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
     res = _run(cfg, tmp_path / "run", ["data.holdout=2", "validation.folder=\"\"", "validation.images=2"])
