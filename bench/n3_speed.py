@@ -1,13 +1,15 @@
 """N3Net (paper config) vs its conv twins vs DnCNN-17: inference seconds, ratios, memory.
 
     python bench/n3_speed.py [--device cpu|cuda] [--sizes 256,512,1024] [--bm3d] [--plain]
+                             [--precision fp32|fp16|bf16]
 
 Two conv twins: ``twin`` replaces each whole N3 block (embedding and temperature CNNs
 included) by a pass-through; ``twin+e`` keeps the blocks' embedding and temperature CNNs,
 so it has exactly N3Net's convolutions and prices only the neighbour search and
 aggregation. Every model runs as the engine runs it (``n3cli.engine.optimize``:
 BatchNorm folded, channels_last on the CPU); ``--plain`` runs the modules as built
-(eval-mode BatchNorm, default layout) for comparison.
+(eval-mode BatchNorm, default layout) for comparison. ``--precision``: the convolutions'
+precision as the engine runs it (``n3 denoise --precision``; the N3 kernels stay float32).
 
 One timed run per case after a small warm-up (``--repeat N``: the fastest of N). Besides wall seconds the table shows the
 process CPU seconds (all threads): on a machine shared with other jobs, time slicing
@@ -30,6 +32,7 @@ import torch
 
 from _common import DnCNN, conv_flops, machine, n3_flops, rss_mb, timed
 from n3cli.engine.optimize import as_layout, inference_model
+from n3cli.engine.precision import resolve_precision
 from n3cli.models import N3Net, N3NetConfig
 from n3cli.models.n3net import conv_twin
 
@@ -47,13 +50,14 @@ def build(name: str) -> tuple[torch.nn.Module, float]:
 
 
 def run_case(name: str, size: int, device: torch.device, plain: bool = False,
-             repeat: int = 1) -> dict:
+             repeat: int = 1, precision: str = "fp32") -> dict:
     model, n3 = build(name)
+    dtype = resolve_precision(precision, device)
     x = torch.rand(1, 1, size, size, device=device)
     if plain:
         model = model.to(device).eval()
     else:
-        model, x = inference_model(model, device), as_layout(x, device)
+        model, x = inference_model(model, device, dtype), as_layout(x.to(dtype), device)
     with torch.inference_mode():
         model(x[..., :128, :128])  # warm-up: kernels, allocator
         if device.type == "cuda":
@@ -106,19 +110,21 @@ def main() -> None:
     ap.add_argument("--inprocess", action="store_true", help="no subprocess per case (CPU)")
     ap.add_argument("--one", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--json", default=None, help="also write the rows here")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
+                    help="of the convolutions, as the engine runs them (not with --plain)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     device = torch.device(a.device)
     if a.one:
-        print(json.dumps(run_case(a.one[0], int(a.one[1]), device, a.plain, a.repeat)))
+        print(json.dumps(run_case(a.one[0], int(a.one[1]), device, a.plain, a.repeat, a.precision)))
         return
     rows = []
     for size in [int(s) for s in a.sizes.split(",")]:
         for name in a.models.split(","):
             if device.type == "cpu" and not a.inprocess:
                 cmd = [sys.executable, __file__, "--device", "cpu", "--one", name, str(size),
-                       "--repeat", str(a.repeat)]
+                       "--repeat", str(a.repeat), "--precision", a.precision]
                 if a.threads:
                     cmd += ["--threads", str(a.threads)]
                 if a.plain:
@@ -126,14 +132,15 @@ def main() -> None:
                 res = subprocess.run(cmd, capture_output=True, text=True, check=True)
                 rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
             else:
-                rows.append(run_case(name, size, device, a.plain, a.repeat))
+                rows.append(run_case(name, size, device, a.plain, a.repeat, a.precision))
             print(f"  done {name} {size}: {rows[-1]['seconds']:.3f} s", file=sys.stderr, flush=True)
     if a.bm3d:
         r = bm3d_case(256)
         if r:
             rows.append(r)
     print(f"machine: {machine(device)}, device {device}, "
-          + ("plain modules" if a.plain else "engine-prepared (BatchNorm folded, device layout)"))
+          + ("plain modules" if a.plain else "engine-prepared (BatchNorm folded, device layout)")
+          + ("" if a.precision == "fp32" else f", {a.precision} convolutions"))
     print(f"{'size':>6} {'model':>8} {'wall s':>8} {'/twin':>6} {'/twin+e':>7} {'/dncnn':>7} "
           f"{'cpu s':>8} {'/twin':>6} {'/twin+e':>7} {'/dncnn':>7} {'GFLOP/s':>8} {'peak MB':>8} "
           f"{'B/px':>6}")

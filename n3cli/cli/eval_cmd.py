@@ -48,14 +48,14 @@ def paper_reference(r, limited: bool) -> dict:
 
     The paper's number belongs to the paper's own N3Net trained for that sigma; only that
     model (its released weights), on the paper protocol, on the whole set, without an
-    ensemble, gets a "diff". For every other model the number is a reference.
+    ensemble, in fp32, gets a "diff". For every other model the number is a reference.
     """
     from n3cli.eval import paper_psnr
     from n3cli.weights.sources import source_for
 
     ref = paper_psnr(r.dataset, r.sigma)
     same = (ref is not None and source_for(r.model) is not None and r.model_sigma == r.sigma
-            and r.protocol == "paper" and r.ensemble == 1 and not limited)
+            and r.protocol == "paper" and r.ensemble == 1 and r.precision == "fp32" and not limited)
     return {"paper_psnr": ref,
             "paper_model": None if ref is None else f"the paper's N3Net for sigma {r.sigma:g} (Table 3)",
             "diff_to_paper": round(r.mean_psnr - ref, 4) if same else None}
@@ -77,7 +77,7 @@ def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -
                 "SSIM", "seconds"):
         table.add_column(col, justify="right" if col not in ("dataset", "model", "protocol") else "left")
     for r, ref in zip(results, refs):
-        name = r.model if r.ensemble == 1 else f"{r.model} x{r.ensemble}"
+        name = method_label(r.model, r.ensemble, r.precision)
         paper, diff = ref["paper_psnr"], ref["diff_to_paper"]
         table.add_row(r.dataset, f"{r.sigma:g}", name, r.protocol, str(len(r.images)),
                       f"{r.mean_psnr:.3f}", "-" if paper is None else f"{paper:.2f}",
@@ -121,21 +121,24 @@ def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -
 @click.option("--noise", metavar="A,B", default=None,
               help="--task raw: one noise pair a,b (normalised units) instead of the fixed grid.")
 @click.option("--tone", is_flag=True, help="--task raw: tone-map each image x^g * s as in training.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
+              help="Arithmetic precision of the convolutions, as n3 denoise --precision.")
 @click.option("--per-image", is_flag=True, help="Show one row per image.")
 def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float | None, model_name: str,
                  data_dir: Path | None, json_out: str | None, limit: int | None, protocol: str, device: str,
-                 gray_on_color: str, ensemble: str, noise: str | None, tone: bool, per_image: bool) -> None:
+                 gray_on_color: str, ensemble: str, noise: str | None, tone: bool, precision: str,
+                 per_image: bool) -> None:
     """Score a model with the paper's evaluation protocols on standard test sets: Gaussian
     denoising (Table 3), super-resolution (--task sr, Table 5) or raw noise (--task raw)."""
     if task != "raw" and (noise is not None or tone):
         raise UsageError("--noise and --tone are for --task raw")
     if task == "raw":
         _eval_raw(dataset or "set12", noise, tone, model_name, data_dir, json_out, limit, device,
-                  int(ensemble), per_image)
+                  int(ensemble), precision, per_image)
         return
     if task == "sr":
         _eval_sr(dataset or "set5", scale, model_name, data_dir, json_out, limit, device, int(ensemble),
-                 per_image)
+                 precision, per_image)
         return
     if scale is not None:
         raise UsageError("--scale is for --task sr")
@@ -187,7 +190,7 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
         finished: list[str] = []
         try:
             results = evaluate_many(model, spec, datasets, sigma, protocol, data_dir, limit, dev,
-                                    gray_on_color, progress, int(ensemble))
+                                    gray_on_color, progress, int(ensemble), precision)
         except KeyboardInterrupt as err:
             partial = [r for r in getattr(err, "partial", []) if r.images]
             status.stop()
@@ -201,8 +204,15 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
         _write_json(json_out, payload[0] if len(payload) == 1 else {"results": payload})
 
 
+def method_label(model: str, ensemble: int, precision: str) -> str:
+    """How a result names its method: the model, its ensemble size and a precision other
+    than fp32 (``n3net-blind x8 bf16``)."""
+    return " ".join([model] + ([f"x{ensemble}"] if ensemble != 1 else [])
+                    + ([precision] if precision != "fp32" else []))
+
+
 def _eval_sr(dataset: str, scale: str | None, model_name: str, data_dir: Path | None, json_out: str | None,
-             limit: int | None, device: str, ensemble: int, per_image: bool) -> None:
+             limit: int | None, device: str, ensemble: int, precision: str, per_image: bool) -> None:
     """``n3 eval --task sr``: the SR protocol (n3cli.eval.sr) for a model or bicubic."""
     from rich.console import Console
     from rich.table import Table
@@ -220,7 +230,8 @@ def _eval_sr(dataset: str, scale: str | None, model_name: str, data_dir: Path | 
     name = "n3net-sr" if model_name == "auto" else model_name
     upscalers = {}
     for s in scales:
-        upscalers[s] = bicubic_upscale if name == "bicubic" else _model_upscaler(name, s, device, ensemble)
+        upscalers[s] = (bicubic_upscale if name == "bicubic"
+                        else _model_upscaler(name, s, device, ensemble, precision))
     results = []
     start = time.monotonic()
     with console.status("evaluating...") as status:
@@ -229,7 +240,8 @@ def _eval_sr(dataset: str, scale: str | None, model_name: str, data_dir: Path | 
                 def progress(ds: str, done: int, of: int, img: str) -> None:
                     status.update(f"{ds} x{s}: {done}/{of} ({img}), {_clock(time.monotonic() - start)} so far")
 
-                results.append(sr_evaluate(upscalers[s], name if ensemble == 1 else f"{name} x{ensemble}",
+                label = method_label(name, ensemble, "fp32" if name == "bicubic" else precision)
+                results.append(sr_evaluate(upscalers[s], label,
                                            d, s, data_dir, limit, progress))
     table = Table(title="n3 eval --task sr (Y PSNR dB / SSIM, shave = scale)",
                   caption="first images only (--limit)" if limit else
@@ -249,18 +261,19 @@ def _eval_sr(dataset: str, scale: str | None, model_name: str, data_dir: Path | 
         _write_json(json_out, payload[0] if len(payload) == 1 else {"results": payload})
 
 
-def _model_upscaler(name: str, scale: int, device: str, ensemble: int):
+def _model_upscaler(name: str, scale: int, device: str, ensemble: int, precision: str):
     from n3cli.engine import resolve_device
     from n3cli.eval.sr import model_upscaler
     from n3cli.weights import load_model
 
     dev = resolve_device(device)
     model, spec = load_model(name, dev, scale=scale)
-    return model_upscaler(model, spec, dev, ensemble)
+    return model_upscaler(model, spec, dev, ensemble, precision)
 
 
 def _eval_raw(dataset: str, noise: str | None, tone: bool, model_name: str, data_dir: Path | None,
-              json_out: str | None, limit: int | None, device: str, ensemble: int, per_image: bool) -> None:
+              json_out: str | None, limit: int | None, device: str, ensemble: int, precision: str,
+              per_image: bool) -> None:
     """``n3 eval --task raw``: the Poisson-Gaussian protocol (n3cli.eval.raw) for a model."""
     from rich.console import Console
     from rich.table import Table
@@ -272,7 +285,7 @@ def _eval_raw(dataset: str, noise: str | None, tone: bool, model_name: str, data
         raise UsageError(f"--task raw evaluates on {' or '.join(RAW_DATASETS)}, not {dataset}")
     grid = parse_noise(noise)[:1] if noise else RAW_GRID
     name = DEFAULT_RAW_MODEL if model_name == "auto" else model_name
-    denoise = _model_raw_denoiser(name, device, ensemble)
+    denoise = _model_raw_denoiser(name, device, ensemble, precision)
     console = Console(stderr=json_out == "-")
     if not console.is_terminal:
         console.width = max(console.width, 120)
@@ -282,7 +295,7 @@ def _eval_raw(dataset: str, noise: str | None, tone: bool, model_name: str, data
             eta = (time.monotonic() - start) / done * (of - done)
             status.update(f"{ds}: {done}/{of} ({img}), done in about {_clock(eta)}")
 
-        r = raw_evaluate(denoise, name if ensemble == 1 else f"{name} x{ensemble}", dataset, grid,
+        r = raw_evaluate(denoise, method_label(name, ensemble, precision), dataset, grid,
                          data_dir, limit, tone, progress=progress)
     table = Table(title=f"n3 eval --task raw: {r.dataset}, {len(r.images)} images (PSNR dB on [0, 1], "
                         f"output clipped{', tone-mapped' if tone else ''})",
@@ -299,14 +312,14 @@ def _eval_raw(dataset: str, noise: str | None, tone: bool, model_name: str, data
         _write_json(json_out, r.to_dict())
 
 
-def _model_raw_denoiser(name: str, device: str, ensemble: int):
+def _model_raw_denoiser(name: str, device: str, ensemble: int, precision: str):
     from n3cli.engine import resolve_device
     from n3cli.eval.raw import model_raw_denoiser
     from n3cli.weights import load_model
 
     dev = resolve_device(device)
     model, spec = load_model(name, dev)
-    return model_raw_denoiser(model, spec, dev, ensemble)
+    return model_raw_denoiser(model, spec, dev, ensemble, precision)
 
 
 def _clock(seconds: float) -> str:

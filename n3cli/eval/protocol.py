@@ -24,6 +24,7 @@ from n3cli.data.degrade import to_8bit
 from n3cli.data.testsets import PROTOCOLS, dataset_spec, list_images, load_test_image
 from n3cli.engine import resolve_device, restore_image, sigma_conditions
 from n3cli.engine.optimize import inference_model
+from n3cli.engine.precision import resolve_precision
 from n3cli.errors import UsageError
 from n3cli.eval.metrics import psnr, ssim
 from n3cli.models import ModelSpec
@@ -57,6 +58,7 @@ class EvalResult:
     seconds: float
     images: list[ImageScore] = field(default_factory=list)
     ensemble: int = 1  # geometric self-ensemble size (1: the plain model)
+    precision: str = "fp32"  # of the convolutions (the N3 kernels always compute in float32)
     model_sigma: float | None = None  # the sigma a fixed-sigma model was trained for
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,13 +103,14 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
                   protocol: str = "paper", data_dir: Path | None = None, limit: int | None = None,
                   device: str | torch.device = "cpu", gray_on_color: str = DEFAULT_GRAY_ON_COLOR,
                   progress: Callable[[str, int, int, str], None] | None = None,
-                  ensemble: int = 1) -> list[EvalResult]:
+                  ensemble: int = 1, precision: str = "fp32") -> list[EvalResult]:
     """Evaluate on several sets; under the paper protocol one noise stream runs through all.
 
     ``limit`` keeps the first N images of each set. ``progress(dataset, done, total, name)``
     is called after each image. On Ctrl-C the KeyboardInterrupt carries ``partial``: the
     results of the sets and images that finished. ``ensemble`` > 1 scores the geometric self-ensemble of
     that many flips/rotations (:mod:`n3cli.engine.ensemble`) instead of the plain model.
+    ``precision``: of the convolutions (fp32, fp16, bf16), as ``n3 denoise --precision``.
     """
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol '{protocol}'", f"use one of {', '.join(PROTOCOLS)}")
@@ -116,11 +119,13 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
     if limit is not None and limit < 1:
         raise UsageError("--limit must be at least 1")
     dev = resolve_device(device) if isinstance(device, str) else device
-    model = inference_model(model, dev)  # eval-mode copy, BatchNorm folded, device layout
+    dtype = resolve_precision(precision, dev, spec.descriptor)
+    model = inference_model(model, dev, dtype)  # eval-mode copy, BatchNorm folded, device layout
 
     def denoise(noisy: np.ndarray) -> np.ndarray:
         return restore_image(model, spec.descriptor, noisy, sigma_conditions(float(sigma)), dev, tile=0,
-                             gray_on_color=gray_on_color, ensemble=ensemble, prepared=True)
+                             gray_on_color=gray_on_color, ensemble=ensemble, precision=precision,
+                             prepared=True)
 
     gen = torch.Generator().manual_seed(PAPER_SEED)  # same stream as torch.manual_seed on CPU
     # Resolve every set first so that a missing folder fails before hours of work.
@@ -137,7 +142,7 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
             mean_psnr=float(np.mean([s.psnr for s in scores])) if scores else float("nan"),
             mean_ssim=float(np.mean([s.ssim for s in scores])) if scores else float("nan"),
             seconds=time.perf_counter() - t0, images=scores, ensemble=ensemble,
-            model_sigma=spec.descriptor.sigma)
+            precision=precision, model_sigma=spec.descriptor.sigma)
 
     for ts, files in plans:
         scores: list[ImageScore] = []
@@ -163,8 +168,8 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
 def evaluate(model: nn.Module, spec: ModelSpec, dataset: str, sigma: float, protocol: str = "paper",
              data_dir: Path | None = None, limit: int | None = None,
              device: str | torch.device = "cpu", gray_on_color: str = DEFAULT_GRAY_ON_COLOR,
-             progress: Progress | None = None, ensemble: int = 1) -> EvalResult:
+             progress: Progress | None = None, ensemble: int = 1, precision: str = "fp32") -> EvalResult:
     """Evaluate ``model`` on one test set; the paper's seed starts this set's noise stream."""
     cb = None if progress is None else (lambda _ds, done, total, name: progress(done, total, name))
     return evaluate_many(model, spec, [dataset], sigma, protocol, data_dir, limit, device,
-                         gray_on_color, cb, ensemble)[0]
+                         gray_on_color, cb, ensemble, precision)[0]

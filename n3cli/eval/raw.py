@@ -44,23 +44,27 @@ RAW_GRID: tuple[tuple[float, float], ...] = (
 RawDenoise = Callable[[np.ndarray, float, float], np.ndarray]
 
 
-def model_raw_denoiser(model: torch.nn.Module, spec: ModelSpec, device: torch.device, ensemble: int = 1) -> RawDenoise:
+def model_raw_denoiser(model: torch.nn.Module, spec: ModelSpec, device: torch.device, ensemble: int = 1,
+                       precision: str = "fp32") -> RawDenoise:
     """A loaded raw model, or a blind gray denoiser, as the protocol's function: one plane
     and its (a, b) in, conditioned as its descriptor asks (a and b maps, or the sigma map
-    of :func:`n3cli.engine.runner.pg_conditions`); prepared once, whole image."""
+    of :func:`n3cli.engine.runner.pg_conditions`); prepared once, whole image, its
+    convolutions in ``precision`` (fp32, fp16, bf16)."""
     from n3cli.engine import restore_image
     from n3cli.engine.optimize import inference_model
+    from n3cli.engine.precision import resolve_precision
     from n3cli.engine.runner import pg_conditions
 
     d = spec.descriptor
     if d.task not in ("raw-denoise", "denoise") or d.image_channels != 1 or not set(d.conditioning) & {"a", "sigma"}:
         raise UsageError(f"'{spec.name}' cannot be told Poisson-Gaussian noise",
                          "--task raw needs a raw model or a blind gray denoiser (e.g. n3net-blind)")
-    prepared = inference_model(model, device)
+    prepared = inference_model(model, device, resolve_precision(precision, device, d))
 
     def denoise(noisy: np.ndarray, a: float, b: float) -> np.ndarray:
         cond = pg_conditions(d.conditioning, noisy, [(a, b)] * noisy.shape[2])
-        return restore_image(prepared, d, noisy, cond, device, tile=0, ensemble=ensemble, prepared=True)
+        return restore_image(prepared, d, noisy, cond, device, tile=0, ensemble=ensemble,
+                             precision=precision, prepared=True)
 
     return denoise
 

@@ -46,19 +46,22 @@ SR_REFERENCES: dict[str, dict[int, float]] = {
 Upscale = Callable[[np.ndarray, int], np.ndarray]
 
 
-def model_upscaler(model: torch.nn.Module, spec: ModelSpec, device: torch.device, ensemble: int = 1) -> Upscale:
+def model_upscaler(model: torch.nn.Module, spec: ModelSpec, device: torch.device, ensemble: int = 1,
+                   precision: str = "fp32") -> Upscale:
     """A loaded SR model (at one scale) as the protocol's upscale function: whole image,
-    prepared once."""
+    prepared once, its convolutions in ``precision`` (fp32, fp16, bf16)."""
     from n3cli.engine import restore_image
     from n3cli.engine.optimize import inference_model
+    from n3cli.engine.precision import resolve_precision
 
     if spec.descriptor.task != "sr":
         raise UsageError(f"'{spec.name}' is a {spec.descriptor.task} model",
                          "--task sr needs an SR model or bicubic")
-    prepared = inference_model(model, device)
+    prepared = inference_model(model, device, resolve_precision(precision, device, spec.descriptor))
 
     def upscale(lr: np.ndarray, scale: int) -> np.ndarray:
-        return restore_image(prepared, spec.descriptor, lr, None, device, tile=0, ensemble=ensemble, prepared=True)
+        return restore_image(prepared, spec.descriptor, lr, None, device, tile=0, ensemble=ensemble,
+                             precision=precision, prepared=True)
 
     return upscale
 

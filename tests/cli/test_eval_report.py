@@ -23,6 +23,7 @@ def test_paper_number_is_a_diff_only_for_the_papers_model():
     assert "sigma 25" in own["paper_model"]
     for other, limited in ((_result("n3net-blind", None), False), (_result("n3net-paper-s50", 50.0), False),
                            (_result("n3net-paper-s25", 25.0, ensemble=8), False),
+                           (_result("n3net-paper-s25", 25.0, precision="bf16"), False),
                            (_result("n3net-paper-s25", 25.0, protocol="kair"), False),
                            (_result("n3net-paper-s25", 25.0), True)):
         ref = paper_reference(other, limited)
