@@ -100,7 +100,8 @@ class CheckpointConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    amp: str = "none"  # none | bf16 autocast (CUDA, or CPUs with native bf16; N3 blocks stay fp32)
+    # none | bf16 autocast (N3 blocks stay fp32) | auto: bf16 on a CPU with native bf16, else none
+    amp: str = "none"
     channels_last: bool = False
     log_every: int = 50  # steps between loss readbacks (each one is a host-device sync)
     deterministic: bool = False
@@ -326,8 +327,8 @@ def _validate_common(cfg: TrainConfig) -> None:
         raise UsageError("schedule kind epoch-exp needs schedule.epochs >= 1")
     if not (math.isfinite(cfg.optim.lr) and cfg.optim.lr > 0 and s.lr_end > 0):
         raise UsageError("optim.lr and schedule.lr_end must be positive")
-    if cfg.runtime.amp not in ("none", "bf16"):
-        raise UsageError(f"unknown runtime.amp '{cfg.runtime.amp}'", "use none or bf16")
+    if cfg.runtime.amp not in ("none", "bf16", "auto"):
+        raise UsageError(f"unknown runtime.amp '{cfg.runtime.amp}'", "use none, bf16 or auto")
     if cfg.optim.loss not in ("sse", "l1"):
         raise UsageError(f"unknown optim.loss '{cfg.optim.loss}'", "use sse or l1")
     if not 0.0 <= cfg.optim.ema < 1.0:

@@ -33,6 +33,7 @@ import torch.nn as nn
 from n3cli.data.degrade import crop_batch, to_float
 from n3cli.data.folder import list_images, load_training_bank, load_validation_images, training_files
 from n3cli.engine.device import huge_pages_for_tensors, keep_freed_host_memory, resolve_device
+from n3cli.engine.precision import resolve_autocast
 from n3cli.errors import CheckpointError, N3Error, UsageError
 from n3cli.models.arch import get_arch
 from n3cli.models.blocks import LocalCNN, N3Block
@@ -244,7 +245,8 @@ class _Run:
                 m.bn1.requires_grad_(False)
         if opts.init is not None and not opts.resume:
             self._init_from(opts.init)
-        if cfg.runtime.amp == "bf16":
+        self.autocast = resolve_autocast(cfg.runtime.amp, device)  # "auto" decided here
+        if self.autocast == "bf16":
             keep_n3_fp32(self.model)
         self.optimizer = make_optimizer(self.model, cfg, device)
         self.step = 0
@@ -273,7 +275,7 @@ class _Run:
             imgs = load_validation_images(self.val_files, cfg.data.color, v.images, v.crop)
             self.validator = Validator(imgs, v.sigmas, self.task, min_size=cfg.model.patch)
         self.amp = (torch.autocast(device.type, dtype=torch.bfloat16)
-                    if cfg.runtime.amp == "bf16" else nullcontext())
+                    if self.autocast == "bf16" else nullcontext())
 
     # -- checkpoints ------------------------------------------------------------------
     def _load(self) -> tuple[dict[str, torch.Tensor] | None, int]:
@@ -472,7 +474,7 @@ class _Run:
             (self.out / "config.toml").write_text(to_toml(cfg))
             self._log({"event": "resume" if opts.resume else "start", "step": self.step,
                        **({"rescheduled": True} if opts.reschedule else {}), "total_steps": total, "world": info.world, "device": str(self.device),
-                       "images": len(self.bank), "batch": cfg.optim.batch_size,
+                       "images": len(self.bank), "batch": cfg.optim.batch_size, "autocast": self.autocast,
                        "ready_s": round(time.monotonic() - self.t0, 2)})
         reporter = Reporter(cfg.name, total, self.step, enabled=info.is_main and opts.progress)
         reporter.set_batch(cfg.optim.batch_size)
@@ -568,7 +570,8 @@ class _Run:
             data=f"{len(self.bank)} images from {', '.join(_shown(p) for p in cfg.data.train)} ({cfg.data.color}), "
                  f"{cfg.data.crop}x{cfg.data.crop} crops, augmentation {cfg.data.augment}",
             wall_s=r.wall_s, machine=_machine(self.device) + (f" x{self.info.world} processes"
-                                                               if self.info.enabled else ""),
+                                                               if self.info.enabled else "")
+            + (", bf16 autocast" if self.autocast == "bf16" else ""),
             samples_per_s=r.samples_per_s, final_loss=r.final_loss, val=r.val,
             val_folder=(f"{min(cfg.validation.images, len(self.val_files))} images of "
                         + (_shown(cfg.validation.folder) if cfg.validation.folder

@@ -204,6 +204,23 @@ def test_bf16_trains_in_autocast_and_measures_statistics_in_float32(tmp_path, tr
     assert len(statistics) >= 2 + 2 and not any(statistics)
 
 
+def test_amp_auto_is_bf16_only_on_a_cpu_with_native_bf16(tmp_path, train_dir, monkeypatch):
+    """runtime.amp = auto: bf16 autocast where the CPU does bf16 in hardware, float32 where
+    oneDNN would emulate it (slower than float32); the log and the card say which."""
+    from n3cli.engine import precision
+
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
+    for native, want in ((True, "bf16"), (False, "none")):
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+        out = tmp_path / f"run-{native}"
+        _run(cfg, out, ["runtime.amp=\"auto\""])
+        start = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+        assert start["event"] == "start" and start["autocast"] == want
+        assert ("bf16 autocast" in (out / "tiny.md").read_text()) == native
+    assert precision.resolve_autocast("auto", torch.device("cuda")) == "none"
+    assert precision.resolve_autocast("bf16", torch.device("cpu")) == "bf16"
+
+
 def test_holdout_validates_on_images_kept_out_of_training(tmp_path, train_dir):
     cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
     res = _run(cfg, tmp_path / "run", ["data.holdout=2", "validation.folder=\"\"", "validation.images=2"])
