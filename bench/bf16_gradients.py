@@ -30,20 +30,22 @@ from n3cli.data.degrade import crop_batch, to_float
 from n3cli.data.folder import load_training_bank
 from n3cli.engine.device import keep_freed_host_memory
 from n3cli.models.arch import get_arch
-from n3cli.train.config import load_config
-from n3cli.train.loop import keep_n3_fp32
+from n3cli.train.config import OptimConfig, load_config
+from n3cli.train.loop import keep_n3_fp32, training_loss
 from n3cli.train.tasks import make_task
 
 
 def gradient(net: torch.nn.Module, task, inp: torch.Tensor, target: torch.Tensor, level,
-             bf16: bool, loss_scale: float) -> tuple[float, torch.Tensor]:
-    """The paper's loss and the flattened gradient of every parameter that gets one."""
+             bf16: bool, optim: OptimConfig) -> tuple[float, torch.Tensor]:
+    """The recipe's loss and the flattened gradient of every parameter."""
     net.zero_grad(set_to_none=True)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         out = task.run(net, inp, level)
-    loss = loss_scale * (out.float() - target).pow(2).sum() / out.shape[0]
+    loss = training_loss(optim, out, target)
     loss.backward()
-    return loss.item(), torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None])
+    # Every parameter, zeros where none reached it (an SR batch trains one scale's tail).
+    return loss.item(), torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
+                                   for p in net.parameters()])
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -84,8 +86,8 @@ def main() -> None:
         inp, target, level = task.make_batch(clean, gen)
         if cfg.runtime.channels_last:
             inp = inp.contiguous(memory_format=torch.channels_last)
-        loss32, g32 = gradient(net, task, inp, target, level, False, cfg.optim.loss_scale)
-        loss16, g16 = gradient(net_bf16, task, inp, target, level, True, cfg.optim.loss_scale)
+        loss32, g32 = gradient(net, task, inp, target, level, False, cfg.optim)
+        loss16, g16 = gradient(net_bf16, task, inp, target, level, True, cfg.optim)
         across = f"{cosine(g32, prev):15.4f}" if prev is not None else f"{'-':>15}"
         print(f"  {i:5d} {loss32:9.4f} {(loss16 - loss32) / loss32:+9.2e} {cosine(g32, g16):13.5f} "
               f"{float((g16 - g32).norm() / g32.norm()):10.4f} {across}", flush=True)

@@ -38,7 +38,7 @@ from n3cli.errors import CheckpointError, N3Error, UsageError
 from n3cli.models.arch import get_arch
 from n3cli.models.blocks import LocalCNN, N3Block
 from n3cli.train import checkpoint as ckpt
-from n3cli.train.config import TrainConfig, identity, to_toml, with_num_images
+from n3cli.train.config import OptimConfig, TrainConfig, identity, to_toml, with_num_images
 from n3cli.engine.distributed import DistInfo, init_distributed, shutdown
 from n3cli.train.distributed import any_rank, mean_over_ranks
 from n3cli.train.ema import WeightAverage
@@ -149,6 +149,14 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> 
         kw["foreach"] = False
     return torch.optim.Adam(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
                             betas=tuple(cfg.optim.betas), **kw)
+
+
+def training_loss(optim: OptimConfig, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The recipe's loss, in float32 whatever precision ``out`` was computed in."""
+    if optim.loss == "l1":  # mean absolute error (the usual SR loss)
+        return optim.loss_scale * (out.float() - target).abs().mean()
+    # 0.125 * sum of squared errors per sample, averaged over the batch (paper).
+    return optim.loss_scale * (out.float() - target).pow(2).sum() / out.shape[0]
 
 
 def _fp32_forward(block: N3Block, x: torch.Tensor) -> torch.Tensor:
@@ -400,11 +408,7 @@ class _Run:
         return inp, target, level
 
     def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        o = self.cfg.optim
-        if o.loss == "l1":  # mean absolute error (the usual SR loss)
-            return o.loss_scale * (out.float() - target).abs().mean()
-        # 0.125 * sum of squared errors per sample, averaged over the batch (paper).
-        return o.loss_scale * (out.float() - target).pow(2).sum() / out.shape[0]
+        return training_loss(self.cfg.optim, out, target)
 
     def _train_step(self, lr: float) -> torch.Tensor:
         for g in self.optimizer.param_groups:
