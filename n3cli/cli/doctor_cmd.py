@@ -27,8 +27,10 @@ def _devices() -> dict[str, Any]:
     mps = getattr(torch.backends, "mps", None)
     info["mps"] = bool(mps is not None and mps.is_available())
     from n3cli.engine.device import resolve_device
+    from n3cli.engine.precision import cpu_has_native_bf16
 
     info["auto_device"] = str(resolve_device("auto"))
+    info["cpu_native_bf16"] = cpu_has_native_bf16()
     return info
 
 
@@ -96,6 +98,8 @@ def doctor(as_json: bool) -> None:
     lines = [
         f"n3 {info['n3']}  python {info['python']}  torch {d['torch']}  ({info['platform']})",
         f"cpu      {d['cpu_count']} cores, torch uses {d['threads']} threads (change with --threads)",
+        (f"bf16     {ok} native on this CPU: --precision bf16 is faster, n3 train's amp = auto uses it"
+         if d["cpu_native_bf16"] else f"bf16     {no} not native on this CPU (emulated: slower than fp32)"),
         f"cuda     {ok + ' ' + ', '.join(d['cuda_devices']) if d['cuda'] else no + ' not available'}",
         f"mps      {ok if d['mps'] else no + ' not available'}",
         f"device   --device auto uses {d['auto_device']}",

@@ -12,6 +12,7 @@ def test_doctor_reports_the_basics(run):
         assert word in r.stdout
     doc = json.loads(run("doctor", "--json").stdout)
     assert doc["devices"]["threads"] >= 1 and "writable" in doc["store"]
+    assert isinstance(doc["devices"]["cpu_native_bf16"], bool) and "bf16" in r.stdout
 
 
 def test_help_version_and_completion(run):
@@ -35,3 +36,12 @@ def test_unexpected_errors_are_one_line_unless_debug(run, monkeypatch, tmp_path)
                                 "(rerun with --debug for the traceback)")
     r = run("--debug", "denoise", tmp_path, "-s", "25")
     assert isinstance(r.exception, RuntimeError)
+
+
+def test_doctor_says_whether_bf16_is_native(run, monkeypatch):
+    from n3cli.engine import precision
+
+    for native, text in ((True, "native on this CPU"), (False, "not native on this CPU")):
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+        r = run("doctor")
+        assert r.exit_code == 0 and text in r.stdout
