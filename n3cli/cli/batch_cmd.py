@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import click
 
+from n3cli.cli.options import PRECISION_CHOICES
 from n3cli.errors import UsageError
 from n3cli.io.image import DEFAULT_MAX_PIXELS
 
@@ -88,7 +89,7 @@ def job_options(f: Callable) -> Callable:
                      help="Context pixels around tiles (default: exact, from the model)."),
         click.option("--tile-mode", type=click.Choice(["exact", "blend"]), default="exact", show_default=True,
                      help="exact: identical to untiled; blend: less context, feathered seams."),
-        click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32",
+        click.option("--precision", type=click.Choice(PRECISION_CHOICES), default="fp32",
                      show_default=True, help="Arithmetic precision of the convolutions."),
         click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
                      help="Average over this many flips/rotations (slightly better, n times slower)."),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from n3cli.data.testsets import DATASETS, PAPER_ORDER, PROTOCOLS
-from n3cli.cli.options import GRAY_ON_COLOR_CHOICES, SR_DATASET_CHOICES, SR_SCALE_CHOICES
+from n3cli.cli.options import GRAY_ON_COLOR_CHOICES, PRECISION_CHOICES, SR_DATASET_CHOICES, SR_SCALE_CHOICES
 from n3cli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -
 @click.option("--noise", metavar="A,B", default=None,
               help="--task raw: one noise pair a,b (normalised units) instead of the fixed grid.")
 @click.option("--tone", is_flag=True, help="--task raw: tone-map each image x^g * s as in training.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISION_CHOICES), default="fp32", show_default=True,
               help="Arithmetic precision of the convolutions, as n3 denoise --precision.")
 @click.option("--per-image", is_flag=True, help="Show one row per image.")
 def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float | None, model_name: str,

@@ -48,3 +48,10 @@ def test_cli_sr_choices_match_the_protocol():
     from n3cli.eval.sr import SR_DATASETS, SR_SCALES
 
     assert tuple(SR_DATASET_CHOICES) == tuple(SR_DATASETS) and tuple(SR_SCALE_CHOICES) == tuple(SR_SCALES)
+
+
+def test_cli_precision_choices_match_the_engine():
+    from n3cli.cli.options import PRECISION_CHOICES
+    from n3cli.engine.precision import PRECISIONS
+
+    assert tuple(PRECISION_CHOICES) == tuple(PRECISIONS)
