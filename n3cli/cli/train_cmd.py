@@ -84,11 +84,46 @@ def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes
         sys.exit(1)  # exported, but the caller must know the run did not complete
 
 
+@click.command("prune")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Training config of the narrower model (TOML), with --set for what changes.")
+@click.option("--from", "teacher", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The trained model to start from: its .json (the .safetensors beside it).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the pruned <name>.safetensors + .json.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a config value, e.g. --set model.features=40.")
+@click.option("--crops", type=click.IntRange(min=1), default=48, show_default=True,
+              help="Training crops the least-squares refit sees.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration crops.")
+def prune_command(config_path: Path, teacher: Path, out: Path, overrides: tuple[str, ...],
+                  crops: int, seed: int) -> None:
+    """Start a narrower model from a trained one (fewer local-CNN features), refit by least
+    squares on training crops; then fine-tune it with `n3 train --init`.
+
+    \b
+    Examples:
+      n3 prune --config configs/cpu-sr.toml --from weights/n3net-sr.json --out runs/sr-p40 \\
+        --set model.features=40 --set model.window=7
+      n3 train --config configs/cpu-sr.toml --init runs/sr-p40/n3net-sr.safetensors \\
+        --set model.features=40 --set model.window=7 --out runs/sr-ft40
+    """
+    from n3cli.train import load_config
+    from n3cli.train.prune import prune
+
+    cfg = load_config(config_path, list(overrides))
+    report = prune(cfg, teacher, out, crops=crops, seed=seed)
+    errors = ", ".join(f"{e:.3f}" for e in report.stage_errors)
+    click.echo(f"{cfg.name}: refit on {report.crops} crops; relative RMS error of each stage's "
+               f"output against {teacher.name}: {errors}", err=True)
+    click.echo(str(report.json_path.with_suffix(".safetensors")))
+
+
 def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-COMMANDS = [train_command]
+COMMANDS = [train_command, prune_command]
 
 
 def main() -> None:
