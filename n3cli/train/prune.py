@@ -2,7 +2,7 @@
 
 A cheaper recipe (e.g. 40 instead of 64 features) trained from scratch on a CPU budget
 lands well below the model it should replace; started from the trained model it does not
-have to relearn what that model knows. :func:`prune` builds the narrower network of a
+have to relearn what that model knows (docs/RESULTS.md, "Narrower SR models by pruning"). :func:`prune` builds the narrower network of a
 training config (the *student*) from a trained model of the same architecture (the
 *teacher*), one convolution at a time, in the order the data flows:
 
