@@ -88,7 +88,7 @@ def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Training config of the narrower model (TOML), with --set for what changes.")
 @click.option("--from", "teacher", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="The trained model to start from: its .json (the .safetensors beside it).")
+              help="The trained model to start from: its .json or .safetensors (the two side by side).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for the pruned <name>.safetensors + .json.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",

@@ -114,7 +114,7 @@ def prune(cfg: TrainConfig, teacher_json: Path, out: Path, crops: int = 48, seed
     trained ``teacher_json`` model, refit to it on ``crops`` training crops (see the module
     docstring). Raises ``UsageError`` when the two differ in more than width and
     weight-free settings."""
-    entry = read_entry(teacher_json, "file")
+    entry = read_entry(Path(teacher_json).with_suffix(".json"), "file")  # .safetensors given: its JSON
     if entry.spec.arch != cfg.arch:
         raise UsageError(f"the teacher is a '{entry.spec.arch}' model, the config builds '{cfg.arch}'")
     if sha256_file(entry.weights_path) != entry.meta.get("sha256"):

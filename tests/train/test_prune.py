@@ -133,5 +133,7 @@ def test_cli_prunes_then_train_starts_from_it(teacher, tmp_path, run):
     r = run("train", "--config", config, "--init", weights, "--set", "model.features=6",
             "--set", "validation.images=0", "--out", tmp_path / "run", "-q")
     assert r.exit_code == 0, r.output
-    r = run("prune", "--config", config, "--from", js, "--out", tmp_path / "q", "--set", "model.depth=3")
+    r = run("prune", "--config", config, "--from", js.with_suffix(".safetensors"), "--out", tmp_path / "q",
+            "--set", "model.depth=3")
     assert r.exit_code != 0 and r.stderr.startswith("n3: error:") and "Traceback" not in r.output
+    assert "depth" in r.stderr  # the .safetensors path found its JSON; the refusal is the depth
