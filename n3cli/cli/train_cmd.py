@@ -103,10 +103,10 @@ def prune_command(config_path: Path, teacher: Path, out: Path, overrides: tuple[
 
     \b
     Examples:
-      n3 prune --config configs/cpu-sr.toml --from weights/n3net-sr.json --out runs/sr-p32 \\
-        --set model.features=32
-      n3 train --config configs/cpu-sr.toml --init runs/sr-p32/n3net-sr.safetensors \\
-        --set model.features=32 --out runs/sr-ft32
+      n3 prune --config configs/cpu-sr.toml --from weights/n3net-sr.json --out runs/sr-p16 \\
+        --set model.features=16
+      n3 train --config configs/cpu-sr.toml --init runs/sr-p16/n3net-sr.safetensors \\
+        --set model.features=16 --out runs/sr-ft16
     """
     from n3cli.train import load_config
     from n3cli.train.prune import prune

@@ -29,7 +29,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
 from n3cli.data.degrade import crop_batch, to_float
 from n3cli.data.folder import load_training_bank
@@ -39,7 +38,7 @@ from n3cli.models.blocks import LocalCNN
 from n3cli.models.n3net import N3Net
 from n3cli.train.config import TrainConfig
 from n3cli.train.tasks import make_task
-from n3cli.weights.store import check_state_dict, read_entry, save_model, sha256_file
+from n3cli.weights.store import build_verified, read_entry, save_model
 
 
 @dataclass(frozen=True)
@@ -97,15 +96,14 @@ def _prune_block(teacher: LocalCNN, student: LocalCNN, xt: list[torch.Tensor],
     ht, hs = xt, xs
     for i, (conv_t, conv_s) in enumerate(zip(ct, cs)):
         pre_t = [conv_t(h) for h in ht]
-        last = i == len(ct) - 1
-        if not last:
-            keep = torch.argsort(_channel_scores([p.relu() for p in pre_t], ct[i + 1].weight),
-                                 descending=True)[:conv_s.out_channels]
-            pre_t = [p[:, keep.sort().values] for p in pre_t]
-        _refit(conv_s, hs, pre_t, ridge)
-        if not last:
-            ht = [conv_t(h).relu() for h in ht]
-            hs = [conv_s(h).relu() for h in hs]
+        if i == len(ct) - 1:
+            _refit(conv_s, hs, pre_t, ridge)
+            return
+        ht = [p.relu() for p in pre_t]
+        keep = torch.argsort(_channel_scores(ht, ct[i + 1].weight),
+                             descending=True)[:conv_s.out_channels].sort().values
+        _refit(conv_s, hs, [p[:, keep] for p in pre_t], ridge)
+        hs = [conv_s(h).relu() for h in hs]
 
 
 def prune(cfg: TrainConfig, teacher_json: Path, out: Path, crops: int = 48, seed: int = 0,
@@ -117,16 +115,9 @@ def prune(cfg: TrainConfig, teacher_json: Path, out: Path, crops: int = 48, seed
     entry = read_entry(Path(teacher_json).with_suffix(".json"), "file")  # .safetensors given: its JSON
     if entry.spec.arch != cfg.arch:
         raise UsageError(f"the teacher is a '{entry.spec.arch}' model, the config builds '{cfg.arch}'")
-    if sha256_file(entry.weights_path) != entry.meta.get("sha256"):
-        raise UsageError(f"weights of {teacher_json} fail their checksum")
-    teacher = entry.spec.build()
-    tensors = load_file(str(entry.weights_path))
-    check_state_dict(teacher, tensors, str(teacher_json))
-    teacher.load_state_dict(tensors)
+    teacher = build_verified(entry)
     torch.manual_seed(cfg.seed)
-    student = get_arch(cfg.arch).build(cfg.model)
-    teacher.eval()
-    student.eval()
+    student = get_arch(cfg.arch).build(cfg.model).eval()
     body_t, body_s = _body(teacher, "teacher"), _body(student, "student")
 
     # Copy what keeps its shape; the local CNNs' convolutions are refit below.
@@ -143,7 +134,8 @@ def prune(cfg: TrainConfig, teacher_json: Path, out: Path, crops: int = 48, seed
         s_state[k] = t_state[k].clone()
     student.load_state_dict(s_state)
 
-    # Calibration: the body's inputs on training batches of the config's task.
+    # Calibration: the body's inputs on training batches of the config's task (the whole
+    # teacher runs, so that any task's preprocessing reaches the body as in training).
     bank = load_training_bank([Path(p) for p in cfg.data.train], cfg.data.color, cfg.data.crop,
                               cfg.data.limit, cfg.data.holdout)
     task = make_task(cfg.task)
@@ -164,8 +156,7 @@ def prune(cfg: TrainConfig, teacher_json: Path, out: Path, crops: int = 48, seed
 
         errors = []
         yt, ys = inputs, inputs
-        stages = list(zip(body_t.blocks, body_s.blocks))
-        for i, (bt, bs) in enumerate(stages):
+        for i, (bt, bs) in enumerate(zip(body_t.blocks, body_s.blocks)):
             if i:
                 yt = [body_t.nls[i - 1](y) for y in yt]
                 ys = [body_s.nls[i - 1](y) for y in ys]

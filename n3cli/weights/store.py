@@ -197,6 +197,25 @@ def find_entry(name: str) -> Entry:
     raise ModelNotFoundError(f"unknown model '{name}'", "see `n3 weights list`")
 
 
+def build_verified(entry: Entry) -> nn.Module:
+    """The model of ``entry`` with its weights, checked against the JSON's sha256 and the
+    architecture's tensor names and shapes (``WeightsError`` otherwise); in eval mode."""
+    name, path = entry.spec.name, entry.weights_path
+    if not path.is_file():
+        raise WeightsError(f"weights file of '{name}' is missing: {path}", not_installed_hint(name))
+    if str(entry.meta.get("sha256", "")) != sha256_file(path):
+        raise WeightsError(f"weights of '{name}' fail their checksum ({path})",
+                           "the file is corrupt or was modified: re-import or re-fetch it")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise WeightsError(f"weights of '{name}' are not a valid safetensors file: {err}") from None
+    model = entry.spec.build()
+    check_state_dict(model, tensors, name)
+    model.load_state_dict(tensors, strict=True)
+    return model.eval()
+
+
 def load_model(name: str, device: str | torch.device = "cpu", scale: int | None = None
                ) -> tuple[nn.Module, ModelSpec]:
     """Build ``name`` and load its verified safetensors weights; the model is in eval mode.
@@ -207,22 +226,7 @@ def load_model(name: str, device: str | torch.device = "cpu", scale: int | None 
     its largest): a module with ``forward(x)`` and the descriptor of that scale.
     """
     entry = find_entry(name)
-    path = entry.weights_path
-    if not path.is_file():
-        raise WeightsError(f"weights file of '{name}' is missing: {path}", not_installed_hint(name))
-    expected = str(entry.meta.get("sha256", ""))
-    actual = sha256_file(path)
-    if expected != actual:
-        raise WeightsError(f"weights of '{name}' fail their checksum ({path})",
-                           "the file is corrupt or was modified: re-import or re-fetch it")
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise WeightsError(f"weights of '{name}' are not a valid safetensors file: {err}") from None
-    model = entry.spec.build()
-    check_state_dict(model, tensors, name)
-    model.load_state_dict(tensors, strict=True)
-    model.eval()
+    model = build_verified(entry)
     spec = entry.spec
     if spec.descriptor.scales:
         scale = scale or max(spec.descriptor.scales)
