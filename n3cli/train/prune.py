@@ -2,9 +2,10 @@
 
 A cheaper recipe (e.g. 40 instead of 64 features) trained from scratch on a CPU budget
 lands well below the model it should replace; started from the trained model it does not
-have to relearn what that model knows (docs/RESULTS.md, "Narrower SR models by pruning"). :func:`prune` builds the narrower network of a
-training config (the *student*) from a trained model of the same architecture (the
-*teacher*), one convolution at a time, in the order the data flows:
+have to relearn what that model knows (docs/RESULTS.md, "Narrower SR models by pruning").
+:func:`prune` builds the narrower network of a training config (the *student*) from a
+trained model of the same architecture (the *teacher*), one convolution at a time, in the
+order the data flows:
 
 - each hidden layer keeps the teacher's channels that matter most downstream (RMS of the
   activation x norm of the next convolution's weights on it);
@@ -106,13 +107,13 @@ def _prune_block(teacher: LocalCNN, student: LocalCNN, xt: list[torch.Tensor],
         hs = [conv_s(h).relu() for h in hs]
 
 
-def prune(cfg: TrainConfig, teacher_json: Path, out: Path, crops: int = 48, seed: int = 0,
+def prune(cfg: TrainConfig, teacher: Path, out: Path, crops: int = 48, seed: int = 0,
           ridge: float = 1e-3) -> PruneReport:
     """Write ``out/<cfg.name>.safetensors`` + ``.json``: the config's model, narrower than the
-    trained ``teacher_json`` model, refit to it on ``crops`` training crops (see the module
-    docstring). Raises ``UsageError`` when the two differ in more than width and
-    weight-free settings."""
-    entry = read_entry(Path(teacher_json).with_suffix(".json"), "file")  # .safetensors given: its JSON
+    trained ``teacher`` model (its .json or .safetensors, the two side by side), refit to it
+    on ``crops`` training crops (see the module docstring). Raises ``UsageError`` when the
+    two differ in more than width and weight-free settings."""
+    entry = read_entry(Path(teacher).with_suffix(".json"), "file")
     if entry.spec.arch != cfg.arch:
         raise UsageError(f"the teacher is a '{entry.spec.arch}' model, the config builds '{cfg.arch}'")
     teacher = build_verified(entry)
