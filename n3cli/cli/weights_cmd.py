@@ -35,7 +35,7 @@ def list_command() -> None:
     """Show every known model: task, colour, noise level, size, where it is installed."""
     from n3cli.weights import available_models
 
-    table = Table(title="n3 models")
+    table = Table(title="known models")
     for col in ("name", "task", "input", "sigma / scale", "params", "installed", "where"):
         table.add_column(col, justify="right" if col == "params" else "left")
     for m in available_models():
