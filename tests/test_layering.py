@@ -1,0 +1,136 @@
+"""The architecture's import rules, read from the source (docs/ARCHITECTURE.md):
+
+- imports point one way: cli -> app -> engine / eval / train / weights -> models -> ops;
+  io and data know no networks; ``errors`` is below everything;
+- no private names imported across modules;
+- no import cycles between modules (imports at module level; the lazy imports inside
+  functions keep ``n3 --help`` fast and are checked by the direction rule only).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+
+PACKAGE = Path(__file__).resolve().parent.parent / "n3cli"
+
+# A package may import packages of a lower rank; among equal ranks the graph must be acyclic.
+RANK = {"cli": 6, "__main__": 7, "app": 5, "engine": 4, "eval": 4, "train": 4, "weights": 4,
+        "models": 3, "ops": 2, "io": 1, "data": 1, "errors": 0}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for f in sorted(PACKAGE.rglob("*.py")):
+        parts = f.relative_to(PACKAGE.parent).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    return out
+
+
+def _package(module: str) -> str:
+    """``n3cli.engine.runner`` -> ``engine``; ``n3cli.errors`` -> ``errors``; ``n3cli`` -> ``""``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _imports(path: Path, module_level_only: bool = False):
+    """(imported module, imported names, node) for every ``n3cli`` import in the file."""
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if module_level_only else ast.walk(tree)
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                and node.module.split(".")[0] == "n3cli":
+            yield node.module, [a.name for a in node.names], node
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == "n3cli":
+                    yield a.name, [], node
+
+
+def _resolve(module: str, name: str, modules: dict[str, Path]) -> str:
+    """``from n3cli.engine import runner`` imports the module ``n3cli.engine.runner``."""
+    return f"{module}.{name}" if f"{module}.{name}" in modules else module
+
+
+def test_ranks_cover_every_package():
+    packages = {_package(m) for m in _modules()} - {""}
+    assert packages <= RANK.keys(), f"packages without a rank: {packages - RANK.keys()}"
+
+
+def test_imports_point_one_way():
+    modules, bad, edges = _modules(), [], set()
+    for mod, path in modules.items():
+        src = _package(mod)
+        if not src:
+            continue  # the root package: lazy re-exports of the library API
+        for target, names, node in _imports(path):
+            for name in names or [""]:
+                dst = _package(_resolve(target, name, modules) if name else target)
+                if not dst:  # the root package: only its version string and location
+                    if name and name != "__version__":
+                        bad.append(f"{mod}:{node.lineno} imports {name} from n3cli")
+                elif RANK[dst] > RANK[src]:
+                    bad.append(f"{mod}:{node.lineno} ({src}) imports {target} ({dst}), a layer above")
+                elif RANK[dst] == RANK[src] and dst != src:
+                    edges.add((src, dst))
+    bad += [f"{a} and {b} import each other" for a, b in edges if (b, a) in edges and a < b]
+    assert not bad, "\n".join(bad)
+
+
+def test_no_private_names_across_modules():
+    modules, bad = _modules(), []
+    for mod, path in modules.items():
+        for target, names, node in _imports(path):
+            for name in names:
+                if name.startswith("_") and not name.startswith("__") \
+                        and _resolve(target, name, modules) != mod:
+                    bad.append(f"{mod}:{node.lineno} imports the private {target}.{name}")
+    assert not bad, "\n".join(bad)
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of ``graph`` (module -> modules it imports), or ``[]``."""
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+
+    def visit(m: str, stack: list[str]) -> list[str]:
+        state[m] = 1
+        for n in sorted(graph.get(m, ())):
+            if state.get(n) == 1:
+                return stack[stack.index(n):] + [m, n] if n in stack else [m, n]
+            if n not in state and (found := visit(n, stack + [m])):
+                return found
+        state[m] = 2
+        return []
+
+    for m in sorted(graph):
+        if m not in state and (found := visit(m, [])):
+            return found
+    return []
+
+
+def test_no_import_cycles_at_module_level():
+    modules = _modules()
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for mod, path in modules.items():
+        for target, names, _node in _imports(path, module_level_only=True):
+            for name in names or [""]:
+                dst = _resolve(target, name, modules) if name else target
+                if dst in modules and dst != mod:
+                    graph[mod].add(dst)
+    assert sum(map(len, graph.values())) > 100  # the walk found the imports
+    cycle = _find_cycle(graph)
+    assert not cycle, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_the_checker_sees_a_violation(tmp_path):
+    """The rules are not vacuous: an upward import in a module is found."""
+    f = tmp_path / "bad.py"
+    f.write_text("def f():\n    from n3cli.app.batch import Denoiser\n")
+    found = [(t, RANK[_package(t)]) for t, _n, _node in _imports(f)]
+    assert found == [("n3cli.app.batch", RANK["app"])] and RANK["app"] > RANK["ops"]
