@@ -289,7 +289,8 @@ class Denoiser(ImageJob):
 
     # -- one file -----------------------------------------------------------------------
     def process(self, item: PlanItem) -> ItemResult:
-        from n3cli.app.raw import RawJob, looks_like_raw
+        from n3cli.app.raw import RawJob
+        from n3cli.io.raw import looks_like_raw
 
         if looks_like_raw(item.src):
             return RawJob(self).process(item)

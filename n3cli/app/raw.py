@@ -92,25 +92,6 @@ def _profile_per_position(profile, cfa: str) -> tuple[tuple[float, float], ...] 
     return None
 
 
-def looks_like_raw(path: Path) -> bool:
-    """A camera raw: by extension where it is a raw's or an image's (so an ordinary image
-    is read once, by the image reader), by content (LibRaw opens it) otherwise."""
-    from n3cli.io.formats import IMAGE_EXTENSIONS, RAW_EXTENSIONS
-    from n3cli.io.raw import is_camera_raw
-
-    ext = Path(path).suffix.lower()
-    if ext in RAW_EXTENSIONS:
-        return True
-    if ext in IMAGE_EXTENSIONS or not Path(path).is_file():
-        return False  # (a FIFO would block the read; the image reader reports why)
-    return is_camera_raw(path)
-
-
-def render_path(dst: Path, fmt: str) -> Path:
-    """Where ``--render FMT`` puts the sRGB rendering of the DNG ``dst``."""
-    return dst.with_suffix(".tif" if fmt == "tiff" else ".png")
-
-
 class RawJob:
     """The raw half of :class:`~n3cli.app.batch.Denoiser`: it shares the job's model cache,
     engine runner and options (``noise``, ``render``)."""
@@ -132,13 +113,15 @@ class RawJob:
     def process(self, item):
         from n3cli.app.batch import ItemResult
         from n3cli.engine.runner import pg_conditions
-        from n3cli.io.image import Image
+        from n3cli.io.image import Image, check_size
         from n3cli.io.dng import render_srgb16, write_dng
+        from n3cli.io.batch import render_path
         from n3cli.io.raw import mosaic_from_planes, read_raw
 
         opts = self.job.opts
         t0 = time.perf_counter()
         raw = read_raw(item.src)
+        check_size(raw.width, raw.height, str(item.src), opts.max_pixels)  # the DNG has the raw's size
         if item.dst.suffix.lower() != ".dng":
             raise UsageError(f"{item.src} is a camera raw: its output is a DNG, not {item.dst.suffix or 'no extension'}",
                              "use -o name.dng or a folder; --render tiff|png adds an sRGB rendering")
@@ -162,6 +145,8 @@ class RawJob:
         mosaic = mosaic_from_planes(np.clip(out, 0.0, 1.0).transpose(2, 0, 1), raw)
         write_dng(item.dst, mosaic, raw, noise_reduction_applied=1)
         notes.append(f"noise {noise.describe()}")
+        if opts.preview:
+            notes.append("--preview makes sheets of images only: --render tiff|png shows a raw's result")
         if opts.sigma is not None:  # in a mixed batch it is for the images; say so here
             notes.append("--sigma is for images: a raw file's noise is a*x + b (set it with --noise a,b)")
         if opts.render:

@@ -143,14 +143,15 @@ class PlainProgress:
 def print_plan(plan: Plan, as_json: bool) -> None:
     """``--dry-run``: the plan on stdout."""
     if as_json:
-        doc = {"items": [{"input": str(i.src), "output": str(i.dst), "action": i.action,
-                          "reason": i.reason} for i in plan.items],
+        doc = {"items": [{"input": str(i.src), "output": str(i.dst), "extra_outputs": [str(e) for e in i.extras],
+                          "action": i.action, "reason": i.reason} for i in plan.items],
                "ignored": [{"path": str(p), "reason": r} for p, r in plan.ignored]}
         click.echo(json.dumps(doc, indent=2))
         return
     for i in plan.items:
         if i.action == "run":
-            click.echo(f"write  {i.src} -> {i.dst}")
+            also = "".join(f" + {e}" for e in i.extras)
+            click.echo(f"write  {i.src} -> {i.dst}{also}")
         else:
             click.echo(f"{i.action:5s}  {i.src}: {i.reason}")
     for p, why in plan.ignored:

@@ -112,7 +112,8 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, mod
         return ("no --sigma given: estimating each image's noise level (--sigma auto)"
                 if sigma is None and images else None)
 
-    run_batch(ctx, inputs, kw, DEFAULT_SUFFIX, make_job, "n3 denoise summary", start_note, raw_inputs=True)
+    run_batch(ctx, inputs, kw, DEFAULT_SUFFIX, make_job, "n3 denoise summary", start_note, raw_inputs=True,
+              render=render)
 
 
 COMMANDS = [denoise]

@@ -9,6 +9,10 @@ executed by :mod:`n3cli.app.batch`. Rules:
   and the output folder itself;
 - an output goes next to its input as ``<stem><suffix><ext>``, or under ``output_dir``
   mirroring the walked tree; ``output_file`` names the single output of a single input;
+- a camera raw's output is a DNG, and only a raw's output is (both checked here, so that
+  ``--dry-run`` shows the refusal);
+- side outputs (``--preview`` sheets, ``--render`` renderings of raws) obey the same rules
+  as outputs: never an input, never shared, never an existing file unless ``overwrite``;
 - an existing output is skipped unless ``overwrite`` (so a rerun resumes); an output
   that equals an input is refused unless ``in_place``; two inputs never share an output.
 """
@@ -34,14 +38,21 @@ def preview_path(dst: Path) -> Path:
     return dst.with_name(f"{dst.stem}{PREVIEW_SUFFIX}.png")
 
 
+def render_path(dst: Path, fmt: str) -> Path:
+    """Where ``--render FMT`` puts the sRGB rendering of the DNG ``dst``."""
+    return dst.with_suffix(".tif" if fmt == "tiff" else ".png")
+
+
 @dataclass
 class PlanItem:
-    """One input and its output. ``action``: "run", "skip" or "fail" (decided at plan time)."""
+    """One input and its output. ``action``: "run", "skip" or "fail" (decided at plan time);
+    ``extras``: the side outputs the run writes too (preview sheet, rendering)."""
 
     src: Path
     dst: Path
     action: str = "run"
     reason: str = ""
+    extras: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -62,6 +73,8 @@ class PlanOptions:
     overwrite: bool = False
     in_place: bool = False
     raw: bool = False  # camera raws are inputs too (n3 denoise), written as DNG
+    preview: bool = False  # each image's output gets a before/after sheet (preview_path)
+    render: str | None = None  # each raw's DNG gets an sRGB rendering (render_path): tiff | png
 
 
 def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
@@ -106,7 +119,10 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         if key in seen_src:
             continue  # named twice (or a file and its folder): process once
         seen_src.add(key)
-        plan.items.append(PlanItem(src, _destination(src, root, out, out_is_dir, opts)))
+        is_raw = opts.raw and _looks_like_raw(src)
+        dst = _destination(src, root, out, out_is_dir, opts, is_raw)
+        plan.items.append(PlanItem(src, dst, extras=_side_outputs(dst, is_raw, opts)))
+        _check_kind(plan.items[-1], is_raw)
     _check_items(plan, opts)
     return plan
 
@@ -159,18 +175,41 @@ def _ignore_reason(f: Path, opts: PlanOptions) -> str:
     return ""
 
 
+def _looks_like_raw(src: Path) -> bool:
+    from n3cli.io.raw import looks_like_raw  # rawpy only for files of unknown type
+
+    return looks_like_raw(src)
+
+
 def _destination(src: Path, root: Path | None, out: Path | None, out_is_dir: bool,
-                 opts: PlanOptions) -> Path:
+                 opts: PlanOptions, raw: bool) -> Path:
     if opts.in_place:
         return src
     if out is not None and not out_is_dir:
         return out
-    raw = opts.raw and src.suffix.lower() in RAW_EXTENSIONS
     name = f"{src.stem}{opts.suffix}{DNG_EXTENSION if raw else output_extension(src, opts.fmt)}"
     if out is None:
         return src.with_name(name)
     rel = src.parent.relative_to(root) if root is not None else Path()
     return out / rel / name
+
+
+def _side_outputs(dst: Path, raw: bool, opts: PlanOptions) -> list[Path]:
+    if raw:
+        return [render_path(dst, opts.render)] if opts.render else []
+    return [preview_path(dst)] if opts.preview else []
+
+
+def _check_kind(item: PlanItem, raw: bool) -> None:
+    """A raw goes to a DNG and only a raw does (a DNG name on PNG bytes misleads every reader)."""
+    is_dng = item.dst.suffix.lower() == DNG_EXTENSION
+    if raw and not is_dng and item.dst != item.src:
+        item.action, item.reason = "fail", (
+            f"{item.src} is a camera raw: its output is a DNG, not {item.dst.suffix or 'a file without extension'} "
+            "(use -o name.dng or a folder; --render tiff|png adds an sRGB rendering)")
+    elif is_dng and not raw:
+        item.action, item.reason = "fail", (
+            f"{item.src} is not a camera raw: n3 writes DNG only for raw files (use .png, .tif, .jpg, .bmp or .webp)")
 
 
 def _key(p: Path) -> Path:
@@ -182,17 +221,28 @@ def _check_items(plan: Plan, opts: PlanOptions) -> None:
     inputs = {_key(i.src) for i in plan.items}
     claimed: dict[Path, Path] = {}
     for item in plan.items:
-        dkey = _key(item.dst)
-        if dkey in claimed:
-            item.action, item.reason = "fail", f"same output as {claimed[dkey]} ({item.dst})"
+        if item.action == "fail":
             continue
-        claimed[dkey] = item.src
+        outputs = [item.dst, *item.extras]
+        shared = next((p for p in outputs if _key(p) in claimed), None)
+        if shared is not None:
+            item.action, item.reason = "fail", f"same output as {claimed[_key(shared)]} ({shared})"
+            continue
+        claimed.update((_key(p), item.src) for p in outputs)
         if opts.in_place:
-            continue
-        if dkey in inputs:
+            outputs = item.extras  # the input itself is the output, by request
+        hit = next((p for p in outputs if _key(p) in inputs), None)
+        if hit is not None:
             item.action = "fail"
-            item.reason = f"output {item.dst} would overwrite an input (use --suffix, -o or --in-place)"
-        elif item.dst.is_dir():
-            item.action, item.reason = "fail", f"output {item.dst} is a directory"
-        elif item.dst.exists() and not opts.overwrite:
-            item.action, item.reason = "skip", f"{item.dst} exists (use --overwrite)"
+            item.reason = f"output {hit} would overwrite an input (use --suffix, -o or --in-place)"
+        elif any(p.is_dir() for p in outputs):
+            item.action, item.reason = "fail", f"output {next(p for p in outputs if p.is_dir())} is a directory"
+        elif opts.overwrite:
+            continue
+        elif item.dst.exists() and not opts.in_place:
+            missing = [str(p) for p in item.extras if not p.exists()]
+            item.action, item.reason = "skip", f"{item.dst} exists (use --overwrite" + (
+                f"; {', '.join(missing)} is not written either)" if missing else ")")
+        elif any(p.exists() for p in item.extras):
+            item.action = "fail"
+            item.reason = f"{next(p for p in item.extras if p.exists())} exists (use --overwrite to replace it)"

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from n3cli.errors import ImageReadError
+from n3cli.io.formats import IMAGE_EXTENSIONS, RAW_EXTENSIONS
 from n3cli.io.image import read_input_bytes
 
 # LibRaw's ``sizes.flip`` -> EXIF Orientation (inverse of dcraw's "50132467"[orientation]).
@@ -109,6 +110,17 @@ def is_camera_raw(path_or_bytes: Path | str | bytes) -> bool:
         return not _ordinary_tiff(_tiff_tags(data))
     except Exception:  # noqa: BLE001 - unreadable, undecodable: either way not a raw
         return False
+
+
+def looks_like_raw(path: Path) -> bool:
+    """A camera raw: by extension where it is a raw's or an image's (so an ordinary image
+    is read once, by the image reader), by content (LibRaw opens it) otherwise."""
+    ext = Path(path).suffix.lower()
+    if ext in RAW_EXTENSIONS:
+        return True
+    if ext in IMAGE_EXTENSIONS or not Path(path).is_file():
+        return False  # (a FIFO would block the read; the image reader reports why)
+    return is_camera_raw(path)
 
 
 def read_raw(path: Path | str) -> RawMosaic:

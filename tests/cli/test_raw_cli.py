@@ -98,3 +98,21 @@ def test_raw_flag_refuses_images_and_upscale_refuses_raws(kdc, tmp_path, run, ti
     assert res.exit_code != 0 and "not a camera raw file (--raw)" in res.stderr
     res = run("upscale", kdc, "--scale", "2", "-m", "tiny-sr")
     assert res.exit_code == 2 and "only n3 denoise reads raw files" in res.stderr
+
+
+def test_a_raw_known_by_content_alone_is_named_dng(kdc, tmp_path, run, tiny):
+    """No raw extension (here .dat): recognised by LibRaw, and its default output is a DNG."""
+    dat = kdc.rename(tmp_path / "cam.dat")
+    res = run("denoise", dat, "-m", "tiny-raw", "--noise", "0.001,1e-5")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "cam_denoised.dng").exists() and not (tmp_path / "cam_denoised.png").exists()
+
+
+def test_render_never_replaces_a_file_and_max_pixels_applies(kdc, tmp_path, run, tiny):
+    mine = tmp_path / "cam_denoised.tif"
+    mine.write_bytes(b"precious")
+    res = run("denoise", kdc, "-m", "tiny-raw", "--noise", "0.001,1e-5", "--render", "tiff")
+    assert res.exit_code != 0 and "cam_denoised.tif exists" in res.stderr
+    assert mine.read_bytes() == b"precious" and not (tmp_path / "cam_denoised.dng").exists()
+    res = run("denoise", kdc, "-m", "tiny-raw", "--noise", "0.001,1e-5", "--max-pixels", "1000")
+    assert res.exit_code != 0 and "above the limit" in res.stderr

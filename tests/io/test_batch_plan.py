@@ -112,3 +112,38 @@ def test_output_file_or_folder(tmp_path):
         tmp_path / "res" / "a_denoised.png"
     assert plan_batch([a], PlanOptions(output=tmp_path / "res", suffix="")).items[0].dst == \
         tmp_path / "res" / "a.png"
+
+
+def test_side_outputs_obey_the_output_rules(tmp_path):
+    """--preview sheets and --render renderings never replace an input, an existing file or
+    each other (they were written without any check)."""
+    a, b = touch(tmp_path / "a.png"), touch(tmp_path / "b.png")
+    plan = plan_batch([a], PlanOptions(preview=True))
+    assert plan.items[0].extras == [tmp_path / "a_denoised_preview.png"]
+    # The preview of one input would be another input.
+    sheet = touch(tmp_path / "b_denoised_preview.png")
+    plan = plan_batch([b, sheet], PlanOptions(preview=True))
+    assert plan.items[0].action == "fail" and "would overwrite an input" in plan.items[0].reason
+    # A file of the user's where the preview goes: refused, kept; --overwrite replaces it.
+    plan = plan_batch([b], PlanOptions(preview=True))
+    assert plan.items[0].action == "fail" and "b_denoised_preview.png exists" in plan.items[0].reason
+    assert plan_batch([b], PlanOptions(preview=True, overwrite=True)).items[0].action == "run"
+    # An existing output skips the item and says the preview is not written either.
+    touch(tmp_path / "a_denoised.png")
+    item = plan_batch([a], PlanOptions(preview=True)).items[0]
+    assert item.action == "skip" and "a_denoised_preview.png is not written either" in item.reason
+
+
+def test_raws_go_to_dng_and_only_raws(tmp_path):
+    cam, img = touch(tmp_path / "a.NEF"), touch(tmp_path / "a.png")
+    plan = plan_batch([tmp_path], PlanOptions(raw=True, render="png"))
+    by_src = {i.src.name: i for i in plan.items}
+    assert by_src["a.NEF"].dst.name == "a_denoised.dng" and by_src["a.NEF"].extras == [tmp_path / "a_denoised.png"]
+    # The rendering of the raw and the output of the image would be the same file.
+    assert by_src["a.png"].action == "fail" and "same output as" in by_src["a.png"].reason
+    tiff = plan_batch([tmp_path], PlanOptions(raw=True, render="tiff"))
+    assert [i.action for i in tiff.items] == ["run", "run"]  # a_denoised.tif beside a_denoised.png
+    item = plan_batch([img], PlanOptions(raw=True, output=tmp_path / "x.dng")).items[0]
+    assert item.action == "fail" and "not a camera raw" in item.reason
+    item = plan_batch([cam], PlanOptions(raw=True, output=tmp_path / "x.png")).items[0]
+    assert item.action == "fail" and "its output is a DNG" in item.reason
