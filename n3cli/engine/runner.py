@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from n3cli.engine.ensemble import check_ensemble, self_ensemble
+from n3cli.errors import UsageError
 from n3cli.engine.optimize import as_layout, inference_model
 from n3cli.models.config import N3NetConfig
 from n3cli.models.descriptor import ModelDescriptor
@@ -200,7 +201,8 @@ def _run_packed(model: nn.Module, desc: ModelDescriptor, image: np.ndarray, cond
         out = np.concatenate([run(opp[..., i:i + 1]) for i in range(3)], axis=2)
         out[..., 1:] -= _CHROMA_SHIFT
         return out @ _OPP  # _OPP is orthonormal: its inverse is its transpose
-    raise ValueError(f"cannot run a {desc.image_channels}-channel model on {c} channels")
+    raise UsageError(f"this is a {desc.image_channels}-channel model: it cannot run on an image of {c} channels",
+                     "choose a gray (1) or colour (3) model with --model")
 
 
 def _run_luminance(run: Callable[[np.ndarray], np.ndarray], scale: int, image: np.ndarray) -> np.ndarray:

@@ -7,12 +7,14 @@ never kept or executed afterwards.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
 import tempfile
 import urllib.parse
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,7 +24,7 @@ from n3cli.errors import UsageError, WeightsError
 from n3cli.models import ModelSpec, N3NetConfig, descriptor_for, get_spec
 from n3cli.weights.sources import PAPER_BASE_URL, PAPER_SOURCES, source_for
 from n3cli.weights.store import (bundled_dir, check_name, check_state_dict, save_model, scan,
-                                 sha256_file, store_dir)
+                                 sha256_file, spec_from_meta, store_dir)
 
 # Upstream module path of the distance BatchNorm -> this project's name.
 _KEY_RENAMES = (("n3aggregation.aggregation.nnn.bn", "dist_bn"),)
@@ -67,11 +69,14 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
         except Exception as err:  # safetensors raises several types for bad files
             raise WeightsError(f"{path} is not a valid safetensors file: {err}") from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors come in many types; all mean "not loadable"
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise WeightsError(f"{path} is not a loadable PyTorch checkpoint: {msg}",
-                           "only tensor-only checkpoints are accepted (weights_only=True)") from None
+        with warnings.catch_warnings():  # torch warns about old pickle protocols: not the user's business
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # unpickling errors come in many types; all mean "not loadable"
+        # (torch's own text suggests weights_only=False, i.e. running the file's code: not shown)
+        raise WeightsError(f"{path} is not a tensor-only PyTorch checkpoint: it is not a checkpoint, or it "
+                           "holds Python objects, which n3 never unpickles",
+                           "export a state dict of tensors (or .safetensors) and import that") from None
     return _unwrap(obj, path)
 
 
@@ -101,6 +106,26 @@ def infer_config(sd: dict[str, torch.Tensor]) -> N3NetConfig:
                            "import it under a registered name (see `n3 weights list`)") from None
 
 
+def _description_beside(weights: Path, sha256: str | None) -> dict[str, Any] | None:
+    """The ``<stem>.json`` that n3 writes beside every ``.safetensors`` it exports (``n3
+    train``, ``weights/``, the store), when there is one: it says what the tensors cannot
+    (packing, window, task), so the model is imported as it was trained."""
+    js = weights.with_suffix(".json")
+    if weights.suffix != ".safetensors" or not js.is_file():
+        return None
+    try:
+        meta = json.loads(js.read_text(encoding="utf-8"))
+        ok = isinstance(meta, dict) and isinstance(meta.get("config"), dict) and isinstance(meta.get("descriptor"), dict)
+    except (OSError, ValueError) as err:
+        raise WeightsError(f"unreadable model description {js}: {err}", "move it away to import the weights alone") from None
+    if not ok:
+        return None  # some other JSON: not ours
+    if meta.get("sha256") not in (None, sha256):
+        raise WeightsError(f"{js} describes other weights than {weights.name} (sha256 mismatch)",
+                           "keep each .json with its own .safetensors")
+    return meta
+
+
 def _natural(key: str) -> list:
     return [int(p) if p.isdigit() else p for p in key.split(".")]
 
@@ -111,11 +136,15 @@ def import_checkpoint(path: Path, name: str, store: Path | None = None, *,
     """Convert a checkpoint into ``<store>/<name>.safetensors`` + ``.json``; return the JSON path.
 
     For a paper model name the file must have the published sha256. A registered name
-    fixes the architecture; another name gets one inferred from the tensor shapes (and
-    ``sigma`` for its descriptor). The conversion is strict: every tensor must fit
-    (missing BatchNorm ``num_batches_tracked`` counters are the one allowed gap).
+    fixes the architecture; another name takes it from the JSON n3 writes beside its
+    ``.safetensors`` exports (``path`` may name either file), or else one inferred from
+    the tensor shapes (and ``sigma`` for its descriptor). The conversion is strict: every
+    tensor must fit (missing BatchNorm ``num_batches_tracked`` counters are the one
+    allowed gap).
     """
     path, name = Path(path), check_name(name)
+    if path.suffix == ".json" and path.with_suffix(".safetensors").is_file():
+        path = path.with_suffix(".safetensors")  # the description was named: import its weights
     store = Path(store) if store is not None else store_dir()
     if name in scan(bundled_dir(), "bundled"):
         raise UsageError(f"'{name}' is a bundled model", "import under another --name")
@@ -126,7 +155,14 @@ def import_checkpoint(path: Path, name: str, store: Path | None = None, *,
                            "use the file from visinf/n3net or another --name")
     tensors = convert_keys(read_checkpoint(path))
     spec = get_spec(name)
-    if spec is None:
+    described = _description_beside(path, source_sha) if spec is None else None
+    if described is not None:
+        spec = spec_from_meta(name, described)
+        if sigma is not None and spec.descriptor.sigma != float(sigma):
+            raise UsageError(f"{path.with_suffix('.json').name} already says what '{name}' takes", "drop --sigma")
+        summary = summary or str(described.get("summary", "")) or None
+        licence = licence if licence is not None else (str(described.get("licence", "")) or None)
+    elif spec is None:
         cfg = infer_config(tensors)
         spec = ModelSpec(name, cfg, descriptor_for(cfg, sigma=sigma), summary or f"imported from {path.name}")
     elif sigma is not None and spec.descriptor.sigma not in (None, float(sigma)):

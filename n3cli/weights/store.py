@@ -32,8 +32,9 @@ FORMAT_VERSION = 1
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
-def store_dir() -> Path:
-    """The user store: ``$N3_HOME`` if set, else the platform's user data dir; created."""
+def store_dir(create: bool = True) -> Path:
+    """The user store: ``$N3_HOME`` if set, else the platform's user data dir; created
+    unless ``create`` is False (reading needs no folder: a missing store is empty)."""
     env = os.environ.get("N3_HOME")
     if env:
         path = Path(env).expanduser()
@@ -41,7 +42,12 @@ def store_dir() -> Path:
         import platformdirs  # only needed without N3_HOME
 
         path = Path(platformdirs.user_data_dir("n3cli"))
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise WeightsError(f"the model store {path} is not a usable folder: {err.strerror or err}",
+                               "point N3_HOME at a writable folder") from None
     return path
 
 
@@ -156,7 +162,10 @@ def spec_from_meta(name: str, meta: dict[str, Any]) -> ModelSpec:
 def scan(directory: Path, where: str) -> dict[str, Entry]:
     """All readable entries of a folder, by name (malformed JSONs are skipped)."""
     found: dict[str, Entry] = {}
-    if not directory.is_dir():
+    try:
+        if not directory.is_dir():
+            return found
+    except OSError:  # e.g. a path through a file: nothing installed there
         return found
     for js in sorted(directory.glob("*.json")):
         try:
@@ -170,7 +179,7 @@ def scan(directory: Path, where: str) -> dict[str, Entry]:
 
 def installed() -> dict[str, Entry]:
     """Installed models by name. Bundled models take precedence over the store."""
-    entries = scan(store_dir(), "store")
+    entries = scan(store_dir(create=False), "store")  # bundled models work whatever N3_HOME is
     entries.update(scan(bundled_dir(), "bundled"))
     for entry in entries.values():
         if get_spec(entry.spec.name) is None:

@@ -118,7 +118,7 @@ class _NotATensor:
 def test_pickle_with_objects_is_refused(home, tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"net": {"x": _NotATensor()}}, path)
-    with pytest.raises(WeightsError, match="not a loadable PyTorch checkpoint"):
+    with pytest.raises(WeightsError, match="not a tensor-only PyTorch checkpoint.*never unpickles"):
         import_checkpoint(path, "evil")
 
 
@@ -153,3 +153,37 @@ def test_cli_fetch_list_and_errors(official, home, tmp_path):
     res = runner.invoke(cli, ["weights", "import", str(junk), "--name", "junk"])
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert res.output.strip().startswith("n3: error:")
+
+
+def test_an_n3_export_imports_as_it_was_trained(home, tmp_path):
+    """The JSON n3 writes beside each .safetensors carries what tensors cannot show
+    (half-resolution packing, window): an inferred config would build another network."""
+    from n3cli.models import N3NetConfig as Cfg
+
+    cfg = Cfg(image_channels=1, in_channels=2, out_channels=1, features=8, embed_features=8,
+              unshuffle=2, depth=3, n3_channels=4, k=2, window=7, num_n3=1)
+    spec = ModelSpec("half-res-gray", cfg, descriptor_for(cfg), "a test export")
+    exported = tmp_path / "export"
+    store_mod.save_model(exported, "half-res-gray", spec.build(), cfg, spec.descriptor, summary="a test export")
+    weights = exported / "half-res-gray.safetensors"
+    import_checkpoint(weights, "mine")
+    net, got = load_model("mine")
+    assert got.config.unshuffle == 2 and got.config.window == 7 and got.descriptor.image_channels == 1
+    assert got.summary == "a test export"
+    import_checkpoint(exported / "half-res-gray.json", "mine2")  # naming the description works too
+    assert load_model("mine2")[1].config == got.config
+    # A description of other weights is refused, not trusted.
+    other = exported / "other.safetensors"
+    shutil.copyfile(weights, other)
+    (exported / "other.json").write_text((exported / "half-res-gray.json").read_text().replace(
+        '"sha256": "', '"sha256": "0'))
+    with pytest.raises(WeightsError, match="describes other weights"):
+        import_checkpoint(other, "mine3")
+
+
+def test_an_unusable_store_breaks_neither_bundled_models_nor_messages(tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("N3_HOME", str(tmp_path / "a-file" / "store"))
+    assert store_mod.installed()  # the bundled models are still there
+    with pytest.raises(WeightsError, match="not a usable folder"):
+        store_mod.store_dir()
