@@ -23,7 +23,7 @@ from n3cli.errors import N3Error, UsageError
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--max-minutes", type=click.FloatRange(min=0), default=None,
               help="Stop after this much wall time (still checkpoints and exports).")
-@click.option("--max-steps", type=click.IntRange(min=0), default=None,
+@click.option("--max-steps", type=click.IntRange(min=1), default=None,
               help="Stop once this many steps are done in total (the schedule is unchanged).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",

@@ -44,6 +44,8 @@ class N3NetConfig:
             raise ValueError("depth and embed_depth must be at least 2")
         if min(self.k, self.patch, self.stride, self.window, self.unshuffle) < 1:
             raise ValueError("k, patch, stride, window and unshuffle must be positive")
+        if min(self.features, self.embed_features, self.embed_out, self.n3_channels) < 1:
+            raise ValueError("features, embed_features, embed_out and n3_channels must be positive")
         # The noisy image travels through the first channels of every stage (residual
         # paths): all its (unshuffled) planes must fit into the N3 blocks' input.
         if self.num_n3 and self.n3_channels < self.image_channels * self.unshuffle**2:

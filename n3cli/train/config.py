@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from n3cli.errors import UsageError
+from n3cli.errors import UsageError, WeightsError
 from n3cli.models.arch import DEFAULT_ARCH, get_arch
 
 
@@ -176,11 +176,43 @@ def _coerce(cls: type, section: str, values: dict[str, Any]):
                          f"known: {', '.join(sorted(known))}")
     out = {}
     for k, v in values.items():
-        out[k] = tuple(v) if isinstance(v, list) else v
+        out[k] = _checked(section, k, tuple(v) if isinstance(v, list) else v, _default(known[k]))
     try:
         return cls(**out)
     except (TypeError, ValueError) as err:
         raise UsageError(f"bad [{section}] settings: {err}") from None
+
+
+def _default(f: Any) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not MISSING else None
+
+
+def _checked(section: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` in the type of the field's default (an int where a float goes is fine):
+    a string for a number, or 1.5 steps, is one line here, not a crash hours later."""
+    def wrong(kind: str) -> UsageError:
+        return UsageError(f"[{section}] {key} must be {kind}, not {value!r}")
+
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong("a whole number")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong("a number")
+        return float(value)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise wrong("a string")
+    elif isinstance(default, tuple) and not isinstance(value, tuple):
+        raise wrong("a list")
+    return value
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
@@ -252,6 +284,12 @@ def with_num_images(cfg: TrainConfig, n: int) -> TrainConfig:
 
 def validate(cfg: TrainConfig) -> None:
     """Reject inconsistent settings with a one-line reason."""
+    from n3cli.weights.store import check_name  # the name becomes file names: check it before hours of training
+
+    try:
+        check_name(cfg.name)
+    except WeightsError as err:
+        raise UsageError(f"config name: {err.message}", err.hint) from None
     t = cfg.task
     if t.kind not in ("gauss", "blind-gauss", "sr", "raw-pg"):
         raise UsageError(f"unknown task '{t.kind}'", "use gauss, blind-gauss, sr or raw-pg")

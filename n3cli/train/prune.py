@@ -116,6 +116,13 @@ def prune(cfg: TrainConfig, teacher: Path, out: Path, crops: int = 48, seed: int
     entry = read_entry(Path(teacher).with_suffix(".json"), "file")
     if entry.spec.arch != cfg.arch:
         raise UsageError(f"the teacher is a '{entry.spec.arch}' model, the config builds '{cfg.arch}'")
+    width = getattr(entry.spec.config, "features", None)
+    if width is not None and not 1 <= getattr(cfg.model, "features", width) <= width:
+        raise UsageError(f"model.features {cfg.model.features}: a pruned model is narrower than its teacher",
+                         f"use 1 to {width} (the teacher's width)")
+    if (Path(out) / f"{cfg.name}.json").exists():
+        raise UsageError(f"{Path(out) / cfg.name}.json exists: pruning does not replace a model",
+                         "choose another --out or remove it first")
     teacher = build_verified(entry)
     torch.manual_seed(cfg.seed)
     student = get_arch(cfg.arch).build(cfg.model).eval()

@@ -67,6 +67,17 @@ def test_overrides_and_errors(tmp_path):
     (tmp_path / "bad.toml").write_text("name = [")
     with pytest.raises(UsageError, match="cannot read config"):
         load_config(tmp_path / "bad.toml")
+    # Types and the model name are checked before any training, not hours later.
+    for bad, message in [("optim.lr=abc", "lr must be a number, not 'abc'"),
+                         ("schedule.steps=1.5", "steps must be a whole number"),
+                         ("runtime.channels_last=1", "must be true or false"),
+                         ("data.crop=\"80\"", "crop must be a whole number")]:
+        with pytest.raises(UsageError, match=message):
+            load_config(cfg_path, [bad])
+    assert load_config(cfg_path, ["optim.lr=1"]).optim.lr == 1.0  # an int where a float goes
+    (tmp_path / "named.toml").write_text(cfg_path.read_text().replace('name = "', 'name = "../', 1))
+    with pytest.raises(UsageError, match="config name: invalid model name"):
+        load_config(tmp_path / "named.toml")
 
 
 @pytest.mark.parametrize("name", ["val", "BSD68", "Set12"])

@@ -90,6 +90,13 @@ def test_refuses_what_it_cannot_refit(teacher, tmp_path):
         prune(_config(train_dir, features=6, depth=3), js, tmp_path, crops=4)
     with pytest.raises(UsageError, match="BatchNorm"):
         prune(_config(train_dir, batchnorm=True), js, tmp_path, crops=4)
+    with pytest.raises(UsageError, match="narrower than its teacher"):
+        prune(_config(train_dir, features=24), js, tmp_path, crops=4)
+    report = prune(_config(train_dir, features=6), js, tmp_path, crops=4)
+    before = report.json_path.read_bytes()
+    with pytest.raises(UsageError, match="does not replace a model"):
+        prune(_config(train_dir, features=5), js, tmp_path, crops=4)
+    assert report.json_path.read_bytes() == before
 
 
 def _toml(train_dir) -> str:
