@@ -186,6 +186,11 @@ def write_compare(inputs: list[Path], output: Path, reference: Path | None = Non
         raise UsageError(f"-o {output} would overwrite an input", "choose another output name")
     if output.exists() and not overwrite:
         raise UsageError(f"{output} exists", "use --overwrite")
+    for p in named:  # the same answer (exit 2) for every input, reference included
+        if p.is_dir():
+            raise UsageError(f"{p} is a folder", "n3 compare takes image files")
+        if not p.exists():
+            raise UsageError(f"{p}: no such file")
     inputs = [Path(p) for p in inputs]
     images = [read_image(p) for p in inputs]
     ref = read_image(reference) if reference else None

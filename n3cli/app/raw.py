@@ -48,9 +48,11 @@ def parse_noise(text: str) -> tuple[tuple[float, float], ...]:
         values = [float(v) for v in text.replace(" ", "").split(",") if v]
     except ValueError:
         raise UsageError(f"bad --noise '{text}'", "give a,b or a1,b1,a2,b2,a3,b3,a4,b4 (numbers)") from None
-    if len(values) not in (2, 8) or not all(np.isfinite(values)):
+    if len(values) not in (2, 8):
         raise UsageError(f"--noise takes 2 or 8 numbers, not {len(values)}",
                          "a,b for every plane or one pair per CFA position")
+    if not all(np.isfinite(values)):
+        raise UsageError(f"--noise {text}: every value must be a finite number", "e.g. --noise 0.001,1e-5")
     pairs = tuple(zip(values[::2], values[1::2]))
     if any(a < 0 for a, _ in pairs) or any(a + b <= 0 for a, b in pairs):
         raise UsageError(f"--noise {text}: a must be >= 0 and a + b > 0", "e.g. --noise 0.001,1e-5")

@@ -154,6 +154,8 @@ def _run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any],
     from n3cli.io.formats import normalize_format
 
     suffix = default_suffix if kw["suffix"] is None else kw["suffix"]
+    if "/" in suffix or "\\" in suffix or suffix in (".", ".."):
+        raise UsageError(f"--suffix '{suffix}' is not part of a file name", "use -o DIR to write elsewhere")
     fmt_name = normalize_format(kw["fmt"]) if kw["fmt"] else None
     full_plan = plan_batch(list(inputs), PlanOptions(output=kw["output"], suffix=suffix, fmt=fmt_name,
                                                      recursive=kw["recursive"], overwrite=kw["overwrite"],

@@ -33,6 +33,13 @@ Examples:
 """
 
 
+def _check_json_target(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"--json {path} is a directory", "name a file, e.g. --json results.json")
+    if not path.parent.is_dir():
+        raise UsageError(f"--json {path}: the folder {path.parent} does not exist", "create it first")
+
+
 def _write_json(target: str, payload: object) -> None:
     text = json.dumps(payload, indent=2) + "\n"
     if target == "-":
@@ -132,6 +139,8 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
     denoising (Table 3), super-resolution (--task sr, Table 5) or raw noise (--task raw)."""
     if task != "raw" and (noise is not None or tone):
         raise UsageError("--noise and --tone are for --task raw")
+    if json_out not in (None, "-"):  # before the evaluation, not after it
+        _check_json_target(Path(json_out))
     if task == "raw":
         _eval_raw(dataset or "set12", noise, tone, model_name, data_dir, json_out, limit, device,
                   int(ensemble), precision, per_image)
@@ -283,7 +292,10 @@ def _eval_raw(dataset: str, noise: str | None, tone: bool, model_name: str, data
 
     if dataset not in RAW_DATASETS:
         raise UsageError(f"--task raw evaluates on {' or '.join(RAW_DATASETS)}, not {dataset}")
-    grid = parse_noise(noise)[:1] if noise else RAW_GRID
+    pairs = parse_noise(noise) if noise else None
+    if pairs is not None and len(set(pairs)) > 1:  # per-CFA pairs mean nothing on gray planes
+        raise UsageError("--task raw --noise takes one pair a,b (the test images are single planes)")
+    grid = pairs[:1] if pairs else RAW_GRID
     name = DEFAULT_RAW_MODEL if model_name == "auto" else model_name
     denoise = _model_raw_denoiser(name, device, ensemble, precision)
     console = Console(stderr=json_out == "-")

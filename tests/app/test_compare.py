@@ -86,7 +86,7 @@ def test_compare_cli_on_real_files(run, tmp_path):
     r = run("compare", EXAMPLES / "camera_s25.png", "-o", out)
     assert r.exit_code == 2 and "nothing to compare" in r.stderr
     r = run("compare", EXAMPLES / "camera_s25.png", tmp_path / "missing.png", "-o", out)
-    assert r.exit_code == 1 and "missing.png" in r.stderr
+    assert r.exit_code == 2 and "missing.png: no such file" in r.stderr  # a missing input is a usage error
 
 
 def test_denoise_preview_writes_sheets_that_later_walks_ignore(run, tmp_path):

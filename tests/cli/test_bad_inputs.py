@@ -94,6 +94,8 @@ CASES = [
     ("bad max-pixels", ["TMP/a.png", "-s", "25", "--max-pixels", "many"], 2, "--max-pixels 'many'"),
     ("bad max-memory", ["TMP/a.png", "-s", "25", "--max-memory", "lots"], 2, "--max-memory 'lots'"),
     ("no input", [], 2, "no input given"),
+    ("suffix with a folder", ["TMP/a.png", "-s", "25", "--suffix", "/x"], 2, "--suffix '/x' is not part of a file name"),
+    ("dng name for an image", ["TMP/a.png", "-s", "25", "-o", "TMP/a.dng"], 2, "a.png is not a camera raw"),
 ]
 if not torch.cuda.is_available():
     CASES.append(("cuda absent", ["TMP/a.png", "-s", "25", "--device", "cuda"], 2, "CUDA was requested"))

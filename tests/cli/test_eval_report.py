@@ -88,3 +88,12 @@ def test_eval_refuses_what_it_cannot_score_and_notes_extrapolation(run, tiny, tm
     r = run("eval", "--dataset", "set12", "--sigma", "80", "--model", "tiny-blind-color", "--data-dir", tmp_path)
     assert r.exit_code == 0, r.stderr
     assert "sigma 80 is outside tiny-blind-color's training range 0..75" in r.stdout
+
+
+def test_eval_checks_its_json_target_before_evaluating(run, tmp_path):
+    r = run("eval", "--dataset", "set12", "--sigma", "25", "--limit", "1", "--json", tmp_path / "no" / "r.json")
+    assert r.exit_code == 2 and "does not exist" in r.stderr
+    r = run("eval", "--dataset", "set12", "--sigma", "25", "--limit", "1", "--json", tmp_path)
+    assert r.exit_code == 2 and "is a directory" in r.stderr
+    r = run("eval", "--task", "raw", "--noise", "1e-3,1e-5,2e-3,1e-5,1e-3,1e-5,1e-3,1e-5", "--limit", "1")
+    assert r.exit_code == 2 and "takes one pair a,b" in r.stderr
