@@ -106,9 +106,7 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, mod
         return Denoiser(opts, reporter)
 
     def start_note(plan) -> str | None:  # --sigma auto given explicitly needs no reminder
-        from n3cli.io.formats import RAW_EXTENSIONS
-
-        images = [i for i in plan.to_run() if i.src.suffix.lower() not in RAW_EXTENSIONS]
+        images = [i for i in plan.to_run() if i.dst.suffix.lower() != ".dng"]  # raws become DNGs
         return ("no --sigma given: estimating each image's noise level (--sigma auto)"
                 if sigma is None and images else None)
 

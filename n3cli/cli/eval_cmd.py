@@ -139,6 +139,8 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
     denoising (Table 3), super-resolution (--task sr, Table 5) or raw noise (--task raw)."""
     if task != "raw" and (noise is not None or tone):
         raise UsageError("--noise and --tone are for --task raw")
+    if task != "denoise" and sigma is not None:  # sr has no noise; raw noise is a,b
+        raise UsageError("--sigma is for --task denoise", "--task raw takes --noise a,b" if task == "raw" else None)
     if json_out not in (None, "-"):  # before the evaluation, not after it
         _check_json_target(Path(json_out))
     if task == "raw":
