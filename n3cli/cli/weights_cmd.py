@@ -60,13 +60,14 @@ Examples:
 @click.argument("what", type=click.Choice(["paper"]))
 @click.option("--mirror", default=None, metavar="URL",
               help="Replaces https://github.com/visinf/n3net/raw/master (http(s)://, file:// or a folder).")
-def fetch_command(what: str, mirror: str | None) -> None:
+@click.option("--force", is_flag=True, help="Download and convert models that are already installed too.")
+def fetch_command(what: str, mirror: str | None, force: bool) -> None:
     """Download the paper's released gray models (sigma 25/50/70), verify and convert them."""
     from n3cli.weights import PAPER_NOTICE, fetch_paper, store_dir
 
     console = _console()
     console.print(f"[bold]licence:[/] {PAPER_NOTICE}")
-    written = fetch_paper(mirror, progress=lambda msg: console.print(f"  {msg}"))
+    written = fetch_paper(mirror, progress=lambda msg: console.print(f"  {msg}"), force=force)
     for path in written:
         console.print(f"installed {path.stem} -> {path.with_suffix('.safetensors')}")
     console.print(f"store: {store_dir()}")

@@ -213,13 +213,24 @@ def _download(url: str, dest: Path, sha256: str) -> None:
                            "the mirror serves a different or corrupt file; nothing was installed")
 
 
+def _installed_from(store: Path, name: str, sha256: str) -> bool:
+    """``name`` is in ``store``, converted from the file of that sha256, its weights intact."""
+    try:
+        meta = json.loads((store / f"{name}.json").read_text(encoding="utf-8"))
+        return (meta.get("source", {}).get("sha256") == sha256
+                and sha256_file(store / f"{name}.safetensors") == meta.get("sha256"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def fetch_paper(mirror: str | None = None, store: Path | None = None,
-                progress: Callable[[str], None] | None = None) -> list[Path]:
-    """Download, verify and convert the paper's three released models; return their JSONs.
+                progress: Callable[[str], None] | None = None, force: bool = False) -> list[Path]:
+    """Download, verify and convert the paper's three released models; return the JSONs
+    written (models already installed from the published files are kept, unless ``force``).
 
     ``mirror`` replaces ``https://github.com/visinf/n3net/raw/master`` (``file://`` URLs
-    and plain folders work too). All three files are downloaded to a temporary folder
-    and verified before any is converted, so a bad file leaves the store untouched; the
+    and plain folders work too). All files are downloaded to a temporary folder and
+    verified before any is converted, so a bad file leaves the store untouched; the
     pickles are deleted with that folder.
     """
     base = _mirror_base(mirror)
@@ -229,6 +240,9 @@ def fetch_paper(mirror: str | None = None, store: Path | None = None,
     try:
         files = []
         for name, src in PAPER_SOURCES.items():
+            if not force and _installed_from(store, name, src.sha256):
+                say(f"{name} is installed (use --force to fetch it again)")
+                continue
             url = f"{base}/{src.relpath}"
             say(f"downloading {name} from {url}")
             dest = tmp / f"{name}.t7"

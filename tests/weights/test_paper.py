@@ -54,6 +54,13 @@ def test_fetch_from_file_mirror(official, home):
     assert torch.equal(got["nls.1.dist_bn.running_var"],
                        sd["nls.1.n3aggregation.aggregation.nnn.bn.running_var"])
     assert torch.equal(got["blocks.2.conv2.weight"], sd["blocks.2.conv2.weight"])
+    # A second fetch keeps what is installed intact; a damaged one is fetched again.
+    said = []
+    assert fetch_paper(official.as_uri(), progress=said.append) == []
+    assert sum("is installed" in m for m in said) == 3 and not any("downloading" in m for m in said)
+    (home / "n3net-paper-s70.safetensors").write_bytes(b"damaged")
+    assert [p.stem for p in fetch_paper(official.as_uri())] == ["n3net-paper-s70"]
+    assert len(fetch_paper(official.as_uri(), force=True)) == 3
 
 
 def test_fetch_over_http(official, home):
@@ -146,7 +153,7 @@ def test_cli_fetch_list_and_errors(official, home, tmp_path):
     rows = [line for line in res.output.splitlines() if "n3net-paper-s" in line]
     assert res.exit_code == 0 and len(rows) == 3
     assert all("not installed" not in r and "store" in r for r in rows)
-    res = runner.invoke(cli, ["weights", "fetch", "paper", "--mirror", str(tmp_path / "none")])
+    res = runner.invoke(cli, ["weights", "fetch", "paper", "--force", "--mirror", str(tmp_path / "none")])
     assert res.exit_code == 1 and res.output.strip().splitlines()[-1].startswith("n3: error: cannot download")
     junk = tmp_path / "junk.t7"
     junk.write_bytes(b"not a checkpoint")
