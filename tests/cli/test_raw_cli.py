@@ -116,3 +116,10 @@ def test_render_never_replaces_a_file_and_max_pixels_applies(kdc, tmp_path, run,
     assert mine.read_bytes() == b"precious" and not (tmp_path / "cam_denoised.dng").exists()
     res = run("denoise", kdc, "-m", "tiny-raw", "--noise", "0.001,1e-5", "--max-pixels", "1000")
     assert res.exit_code != 0 and "above the limit" in res.stderr
+
+
+def test_raw_options_without_raws_are_said_to_do_nothing(tmp_path, run, tiny):
+    png = save_gray(tmp_path / "p.png", 48, 48)
+    res = run("denoise", png, "-s", "25", "-m", "tiny-s25", "--render", "png")
+    assert res.exit_code == 0 and "--noise and --render are for camera raw files" in res.stderr
+    assert not (tmp_path / "p_denoised_denoised.png").exists()
