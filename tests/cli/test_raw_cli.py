@@ -122,4 +122,4 @@ def test_raw_options_without_raws_are_said_to_do_nothing(tmp_path, run, tiny):
     png = save_gray(tmp_path / "p.png", 48, 48)
     res = run("denoise", png, "-s", "25", "-m", "tiny-s25", "--render", "png")
     assert res.exit_code == 0 and "--noise and --render are for camera raw files" in res.stderr
-    assert not (tmp_path / "p_denoised_denoised.png").exists()
+    assert (tmp_path / "p_denoised.png").exists()  # the image itself is denoised as usual
