@@ -146,6 +146,11 @@ class ImageJob:
         self._models: dict[tuple[str, int | None], tuple[Any, Any]] = {}
         self._rates: dict[tuple[str, int], float] = {}  # (model, channels) -> s per processed MP
         self._tile_noted = False
+        from n3cli.engine.precision import precision_advice
+
+        advice = precision_advice(opts.precision, self.device)
+        if advice:
+            self.reporter.note(advice)
 
     def load(self, name: str, scale: int | None = None):
         """(model, spec) for ``name`` (at ``scale`` for a multi-scale model), cached."""

@@ -26,3 +26,17 @@ def test_cpu_flushes_denormals():
 def test_unknown_device_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown device"):
         resolve_device("tpu:0")
+
+
+def test_precision_advice_names_the_slow_cpu_precisions(monkeypatch):
+    import torch
+
+    from n3cli.engine import precision
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert precision.precision_advice("fp32", cpu) is None and precision.precision_advice("fp16", cuda) is None
+    assert "fp16 is emulated on the CPU" in precision.precision_advice("fp16", cpu)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert "bf16 is emulated" in precision.precision_advice("bf16", cpu)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert precision.precision_advice("bf16", cpu) is None
