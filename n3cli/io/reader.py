@@ -88,6 +88,11 @@ def _decode(data: bytes, name: str, max_pixels: int | None, scale: int) -> Image
             return decode_png16(data, ctype)
     elif kind == "tiff":
         from n3cli.io.tiff import decode_tiff  # tifffile: imported when needed
+        from n3cli.io.raw import is_camera_raw
+
+        if is_camera_raw(data):  # TIFF-based raws: an image reader would take a thumbnail for the image
+            raise ImageReadError(f"{name}: a camera raw file under an image file's name (its thumbnail is "
+                                 "all an image reader sees)", "give it its raw extension (e.g. .NEF, .DNG, .KDC)")
         image = decode_tiff(data, name, max_pixels, scale)
         if image is not None:
             return image

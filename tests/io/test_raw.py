@@ -174,3 +174,19 @@ def test_refuses_undecodable_files(tmp_path):
         with pytest.raises(ImageReadError) as err:
             read_raw(path)
         _one_line(err, *words)
+
+
+def test_a_raw_under_an_image_name_is_not_read_as_its_thumbnail(kdc, tmp_path):
+    """A TIFF-based raw named .tif or .png: image readers find its small embedded preview
+    (96x64 here) and would denoise that as if it were the photo."""
+    from n3cli.errors import ImageReadError
+    from n3cli.io import read_image
+
+    for name in ("cam.tif", "cam.png"):
+        fake = tmp_path / name
+        fake.write_bytes(kdc.read_bytes())
+        with pytest.raises(ImageReadError, match="camera raw file under an image file's name"):
+            read_image(fake)
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, RNG.integers(0, 65535, (64, 64), dtype=np.uint16))
+    assert read_image(plain).width == 64
