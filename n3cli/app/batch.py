@@ -58,7 +58,6 @@ class DenoiseOptions(JobOptions):
     # Camera raw files (recognised by content; see n3cli.app.raw):
     noise: tuple[tuple[float, float], ...] | None = None  # (a, b) per CFA plane; None: from the file
     render: str | None = None  # also write an sRGB rendering: "tiff" or "png"
-    raw_only: bool = False  # --raw: every input must be a camera raw
 
 
 @dataclass
@@ -299,8 +298,6 @@ class Denoiser(ImageJob):
 
         if looks_like_raw(item.src):
             return RawJob(self).process(item)
-        if self.opts.raw_only:
-            raise UsageError(f"{item.src}: not a camera raw file (--raw)", "drop --raw to denoise images")
         t0 = time.perf_counter()
         img = self.read(item)
         notes = list(img.notes)

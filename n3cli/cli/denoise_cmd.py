@@ -102,7 +102,7 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, mod
         from n3cli.app.batch import DenoiseOptions, Denoiser  # torch: only for real work
 
         opts = DenoiseOptions(sigma=level, model=model, gray_on_color=gray_on_color, noise=noise_pairs,
-                              render=render, raw_only=raw, **job_fields(kw, device, threads))
+                              render=render, **job_fields(kw, device, threads))
         return Denoiser(opts, reporter)
 
     def start_note(plan) -> str | None:  # --sigma auto given explicitly needs no reminder
@@ -113,7 +113,7 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, mod
                 if sigma is None and images else None)
 
     run_batch(ctx, inputs, kw, DEFAULT_SUFFIX, make_job, "n3 denoise summary", start_note, raw_inputs=True,
-              render=render)
+              raw_only=raw, render=render)
 
 
 COMMANDS = [denoise]

@@ -73,6 +73,7 @@ class PlanOptions:
     overwrite: bool = False
     in_place: bool = False
     raw: bool = False  # camera raws are inputs too (n3 denoise), written as DNG
+    raw_only: bool = False  # --raw: every input must be a camera raw (others fail)
     preview: bool = False  # each image's output gets a before/after sheet (preview_path)
     render: str | None = None  # each raw's DNG gets an sRGB rendering (render_path): tiff | png
 
@@ -122,7 +123,7 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         is_raw = opts.raw and _looks_like_raw(src)
         dst = _destination(src, root, out, out_is_dir, opts, is_raw)
         plan.items.append(PlanItem(src, dst, extras=_side_outputs(dst, is_raw, opts)))
-        _check_kind(plan.items[-1], is_raw)
+        _check_kind(plan.items[-1], is_raw, opts.raw_only)
     _check_items(plan, opts)
     return plan
 
@@ -200,10 +201,12 @@ def _side_outputs(dst: Path, raw: bool, opts: PlanOptions) -> list[Path]:
     return [preview_path(dst)] if opts.preview else []
 
 
-def _check_kind(item: PlanItem, raw: bool) -> None:
+def _check_kind(item: PlanItem, raw: bool, raw_only: bool) -> None:
     """A raw goes to a DNG and only a raw does (a DNG name on PNG bytes misleads every reader)."""
     is_dng = item.dst.suffix.lower() == DNG_EXTENSION
-    if raw and not is_dng and item.dst != item.src:
+    if raw_only and not raw:
+        item.action, item.reason = "fail", f"{item.src}: not a camera raw file (--raw): drop --raw to denoise images"
+    elif raw and not is_dng and item.dst != item.src:
         item.action, item.reason = "fail", (
             f"{item.src} is a camera raw: its output is a DNG, not {item.dst.suffix or 'a file without extension'} "
             "(use -o name.dng or a folder; --render tiff|png adds an sRGB rendering)")

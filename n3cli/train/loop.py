@@ -310,7 +310,10 @@ class _Run:
         return state["ema"], int(extra.get("ema_updates", 0))
 
     def _init_from(self, path: Path) -> None:
-        """Fine-tuning: load a trained model's weights (strict) before the first step."""
+        """Fine-tuning: load a trained model's weights (strict) before the first step.
+
+        A file that cannot be read or does not fit is the command line's fault (exit 2).
+        """
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -321,10 +324,10 @@ class _Run:
             state = load_file(str(path))
             check_state_dict(self.model, state, str(path))
         except (OSError, SafetensorError) as err:
-            raise CheckpointError(f"cannot start from {path}: {str(err).splitlines()[0]}",
+            raise UsageError(f"cannot start from {path}: {str(err).splitlines()[0]}",
                                   "--init needs a .safetensors model of the same config") from None
         except WeightsError as err:
-            raise CheckpointError(f"{path} does not match the config's architecture: {err.message}",
+            raise UsageError(f"{path} does not match the config's architecture: {err.message}",
                                   "--init needs a .safetensors model of the same config") from None
         self.model.load_state_dict(state, strict=True)
 

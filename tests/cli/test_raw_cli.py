@@ -95,7 +95,11 @@ def test_bad_raw_requests_get_one_line(kdc, tmp_path, run, tiny, args, text):
 def test_raw_flag_refuses_images_and_upscale_refuses_raws(kdc, tmp_path, run, tiny):
     png = save_gray(tmp_path / "p.png", 48, 48)
     res = run("denoise", png, "--raw", "-s", "25")
-    assert res.exit_code != 0 and "not a camera raw file (--raw)" in res.stderr
+    assert res.exit_code == 2 and "not a camera raw file (--raw)" in res.stderr  # refused at planning
+    # In a folder the image is a failed item beside the raw, which is denoised (exit 1).
+    res = run("denoise", tmp_path, "--raw", "-m", "tiny-raw", "--noise", "1e-3,1e-5")
+    assert res.exit_code == 1 and "not a camera raw file (--raw)" in res.stderr
+    assert (tmp_path / "cam_denoised.dng").exists() and not (tmp_path / "p_denoised.png").exists()
     res = run("upscale", kdc, "--scale", "2", "-m", "tiny-sr")
     assert res.exit_code == 2 and "only n3 denoise reads raw files" in res.stderr
 

@@ -147,3 +147,7 @@ def test_raws_go_to_dng_and_only_raws(tmp_path):
     assert item.action == "fail" and "not a camera raw" in item.reason
     item = plan_batch([cam], PlanOptions(raw=True, output=tmp_path / "x.png")).items[0]
     assert item.action == "fail" and "its output is a DNG" in item.reason
+    # --raw: every input must be a raw; the image fails at planning, the raw still runs.
+    only = plan_batch([tmp_path], PlanOptions(raw=True, raw_only=True, render="tiff"))
+    assert [(i.src.name, i.action) for i in only.items] == [("a.NEF", "run"), ("a.png", "fail")]
+    assert "a.png: not a camera raw file (--raw)" in only.items[1].reason

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from n3cli.errors import CheckpointError
+from n3cli.errors import UsageError
 from n3cli.train import TrainOptions, load_config, train
 from train_helpers import write_config
 
@@ -27,5 +27,17 @@ def test_init_loads_the_weights_and_refuses_another_architecture(tmp_path, train
     _run(cfg, tmp_path / "c", max_steps=0)
     c = load_file(tmp_path / "c" / "tiny.safetensors")
     assert not all(torch.equal(a[k], c[k]) for k in a if k.endswith("conv1.weight"))
-    with pytest.raises(CheckpointError, match="cannot start from|does not match"):
+    with pytest.raises(UsageError, match="does not match"):
         _run(cfg, tmp_path / "d", sets=["model.features=12"], init=trained)
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(UsageError, match="cannot start from"):
+        _run(cfg, tmp_path / "e", init=tmp_path / "junk.safetensors")
+
+
+def test_cli_init_with_a_mismatched_file_is_a_usage_error(tmp_path, train_dir, run):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
+    _run(cfg, tmp_path / "a")
+    r = run("train", "--config", cfg, "--init", tmp_path / "a" / "tiny.safetensors",
+            "--set", "model.features=12", "--out", tmp_path / "d", "-q")
+    assert r.exit_code == 2 and r.stderr.startswith("n3: error:") and "does not match" in r.stderr
+    assert "Traceback" not in r.output and not (tmp_path / "d" / "tiny.safetensors").exists()
