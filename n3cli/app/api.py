@@ -19,10 +19,29 @@ from n3cli.errors import UsageError
 
 def _engine_kwargs(device: str, tile: int | str, precision: str, ensemble: int, threads: int | None,
                    max_memory: str | int | None):
+    """The engine's options, checked here so that a bad value is one :class:`UsageError`."""
     from n3cli.engine import resolve_device
+    from n3cli.engine.ensemble import ENSEMBLE_SIZES
+    from n3cli.engine.memory import parse_size
+    from n3cli.engine.tiling import check_tile
 
-    return resolve_device(device), dict(tile=tile, precision=precision, ensemble=ensemble, threads=threads,
-                                        max_memory=max_memory)
+    if tile != "auto":
+        if isinstance(tile, bool) or not isinstance(tile, int):
+            raise UsageError(f"tile {tile!r} must be 'auto', 0 (no tiling) or a size in pixels")
+        check_tile(tile)
+    if isinstance(ensemble, bool) or ensemble not in ENSEMBLE_SIZES:
+        raise UsageError(f"ensemble {ensemble!r} must be one of {', '.join(map(str, ENSEMBLE_SIZES))}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise UsageError(f"threads {threads!r} must be a positive integer or None")
+    return resolve_device(device), dict(tile=tile, precision=precision, ensemble=int(ensemble), threads=threads,
+                                        max_memory=parse_size(max_memory, "max_memory"))
+
+
+def _number(value: object, what: str) -> float:
+    """A real number given as such (a bool or a string is a mistake, not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise UsageError(f"{what} must be a number, got {value!r}")
+    return float(value)
 
 
 # Unclipped Gaussian noise of sigma 75 stays within about [-1.2, 2.2]; values far beyond
@@ -38,6 +57,8 @@ def _as_image(image: np.ndarray) -> tuple[np.ndarray, np.dtype | None]:
                          "channels go last; drop an alpha channel first")
     if raw.size == 0:
         raise UsageError(f"the image is empty (shape {raw.shape})")
+    if not raw.dtype.isnative:  # big-endian data (e.g. from a FITS or a raw dump): same numbers
+        raw = raw.astype(raw.dtype.newbyteorder("="))
     back: np.dtype | None = None
     if raw.dtype in (np.uint8, np.uint16):
         back = raw.dtype
@@ -76,15 +97,35 @@ def denoise(image: np.ndarray, sigma: float | None = None, model: str = "auto", 
     ``model``: a name from ``n3 weights list`` or "auto" (by sigma and colour). Returns the
     same shape as given.
     """
-    from n3cli.data.estimate import estimate_sigma
+    from n3cli.app.batch import check_sigma
+    from n3cli.data.estimate import TooSmallError, estimate_sigma
     from n3cli.engine import restore_image, sigma_conditions
+    from n3cli.engine.runner import GRAY_ON_COLOR_STRATEGIES
     from n3cli.weights import choose_model, load_model
 
     a, back = _as_image(image)
     dev, kw = _engine_kwargs(device, tile, precision, ensemble, threads, max_memory)
-    level = estimate_sigma(a) if sigma is None else float(sigma)
+    if gray_on_color not in GRAY_ON_COLOR_STRATEGIES:
+        raise UsageError(f"gray_on_color {gray_on_color!r} must be one of {', '.join(GRAY_ON_COLOR_STRATEGIES)}")
+    if sigma is not None:
+        level = _number(sigma, "sigma")
+        if not 0 < level <= 255:
+            raise UsageError(f"sigma {sigma} is out of range", "it is a std in 8-bit units: 0 < sigma <= 255")
+    else:
+        try:
+            level = estimate_sigma(a)
+        except TooSmallError as err:
+            raise UsageError(f"cannot estimate the noise of a {a.shape[1]}x{a.shape[0]} image ({err})",
+                             "give sigma") from None
     name = choose_model(level, a.shape[2] == 3) if model == "auto" else model
     net, spec = load_model(name, dev)
+    desc = spec.descriptor
+    if desc.task != "denoise":
+        raise UsageError(f"'{name}' is {'an' if desc.task == 'sr' else 'a'} {desc.task} model, it cannot denoise an image",
+                         "use n3cli.upscale, or pick a denoise model" if desc.task == "sr"
+                         else "pick a Gaussian denoiser (see `n3 weights list`)")
+    if sigma is not None:
+        check_sigma(level, desc, name)
     out = restore_image(net, spec.descriptor, a, sigma_conditions(level), dev, gray_on_color=gray_on_color, **kw)
     return _as_given(out, np.ndim(image), back)
 
@@ -100,8 +141,11 @@ def upscale(image: np.ndarray, scale: int, model: str = "auto", device: str = "a
     from n3cli.weights import load_model
 
     a, back = _as_image(image)
+    factor = _number(scale, "scale")
+    if factor not in (2, 3, 4):
+        raise UsageError(f"scale {scale!r} is not 2, 3 or 4")
     dev, kw = _engine_kwargs(device, tile, precision, ensemble, threads, max_memory)
-    net, spec = load_model(DEFAULT_SR_MODEL if model == "auto" else model, dev, scale=int(scale))
+    net, spec = load_model(DEFAULT_SR_MODEL if model == "auto" else model, dev, scale=int(factor))
     if spec.descriptor.task != "sr":
         raise UsageError(f"'{model}' is a {spec.descriptor.task} model, it does not upscale")
     out = restore_image(net, spec.descriptor, a, {}, dev, **kw)

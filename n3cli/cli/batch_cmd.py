@@ -31,21 +31,6 @@ def parse_count(value: str | None, option: str) -> int | None:
     return int(n)
 
 
-def parse_bytes(value: str | None) -> int | None:
-    """``4G``, ``512M``, ``1.5GB``, ``2GiB`` or a byte count -> bytes (binary units)."""
-    if value is None:
-        return None
-    text = str(value).strip().upper().removesuffix("B").removesuffix("I")
-    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(text[-1:], 1)
-    try:
-        n = float(text[:-1] if mult > 1 else text) * mult
-    except ValueError:
-        raise UsageError(f"--max-memory '{value}' is not a size", "e.g. 4G or 512M") from None
-    if n <= 0:
-        raise UsageError(f"--max-memory {value} must be positive")
-    return int(n)
-
-
 def parse_tile(value: str) -> str | int:
     text = str(value).strip().lower()
     if text == "auto":
@@ -105,6 +90,7 @@ def job_options(f: Callable) -> Callable:
 
 def job_fields(kw: dict[str, Any], device: str, threads: int | None) -> dict[str, Any]:
     """The :class:`n3cli.app.batch.JobOptions` fields from the shared options."""
+    from n3cli.engine.memory import parse_size  # here: torch loads only for jobs that run
     from n3cli.io.formats import normalize_format
 
     max_pixels = kw["max_pixels"]
@@ -113,7 +99,7 @@ def job_fields(kw: dict[str, Any], device: str, threads: int | None) -> dict[str
                 max_pixels=parse_count(max_pixels, "--max-pixels") if max_pixels is not None
                 else DEFAULT_MAX_PIXELS,
                 tile=parse_tile(kw["tile"]), tile_overlap=kw["tile_overlap"], tile_mode=kw["tile_mode"],
-                precision=kw["precision"], threads=threads, max_memory=parse_bytes(kw["max_memory"]),
+                precision=kw["precision"], threads=threads, max_memory=parse_size(kw["max_memory"]),
                 ensemble=int(kw["ensemble"]), preview=kw["preview"])
 
 

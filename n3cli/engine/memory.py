@@ -14,6 +14,7 @@ import resource
 
 import torch
 
+from n3cli.errors import UsageError
 from n3cli.models.descriptor import ModelDescriptor
 
 # Never plan with more than this on the CPU by default: the image, the output and the
@@ -69,12 +70,19 @@ def bytes_per_pixel(desc: ModelDescriptor, dtype: torch.dtype = torch.float32) -
     return max(1, int(desc.bytes_per_pixel))
 
 
-def parse_size(text: str | int | None) -> int | None:
-    """``"2G"``, ``"512M"``, ``"1.5GB"`` or a byte count -> bytes (None stays None)."""
-    if text is None or isinstance(text, int):
-        return text
+def parse_size(text: str | int | None, option: str = "--max-memory") -> int | None:
+    """``"4G"``, ``"512M"``, ``"1.5GB"``, ``"2GiB"`` or a byte count -> bytes (binary
+    units; None stays None); anything else, or a size <= 0, is a :class:`UsageError`."""
+    if text is None:
+        return None
+    if isinstance(text, bool):
+        raise UsageError(f"{option} {text} is not a size", "e.g. 4G or 512M")
     t = str(text).strip().upper().removesuffix("B").removesuffix("I")
-    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    if t and t[-1] in mult:
-        return int(float(t[:-1]) * mult[t[-1]])
-    return int(float(t))
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
+    try:
+        n = float(t[:-1] if mult > 1 else t) * mult
+    except ValueError:
+        raise UsageError(f"{option} '{text}' is not a size", "e.g. 4G or 512M") from None
+    if not n > 0 or n == float("inf"):
+        raise UsageError(f"{option} {text} must be a positive size", "e.g. 4G or 512M")
+    return int(n)

@@ -238,7 +238,7 @@ def load_model(name: str, device: str | torch.device = "cpu", scale: int | None 
     model = build_verified(entry)
     spec = entry.spec
     if spec.descriptor.scales:
-        scale = scale or max(spec.descriptor.scales)
+        scale = max(spec.descriptor.scales) if scale is None else scale
         if scale not in spec.descriptor.scales:
             raise UsageError(f"{name} upscales by {', '.join(map(str, spec.descriptor.scales))}, not {scale}",
                              "pick one of those with --scale, or another --model")

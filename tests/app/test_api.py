@@ -57,3 +57,34 @@ def test_arrays_the_models_would_misread_are_refused():
     # Unclipped strong noise goes well beyond [0, 1] and is still a valid float image.
     noisy = img + np.random.default_rng(4).normal(0, 75 / 255, img.shape)
     assert n3cli.denoise(noisy, sigma=75, device="cpu").shape == img.shape
+
+
+def test_bad_arguments_are_one_usage_error(tiny):
+    """What the CLI's options check, the API checks too: one UsageError, nothing run."""
+    img = np.random.default_rng(5).random((24, 24), dtype=np.float32)
+    denoise_cases = [
+        (dict(sigma="25"), "sigma must be a number"), (dict(sigma=True), "sigma must be a number"),
+        (dict(sigma=-5), "out of range"), (dict(sigma=0), "out of range"), (dict(sigma=1e6), "out of range"),
+        (dict(sigma=float("nan")), "out of range"), (dict(sigma=float("inf")), "out of range"),
+        (dict(sigma=25, model="tiny-sr"), "is an sr model, it cannot denoise"),
+        (dict(sigma=25, model="tiny-raw"), "is a raw-denoise model, it cannot denoise"),
+        (dict(sigma=25, ensemble=3), "ensemble 3 must be one of"),
+        (dict(sigma=25, gray_on_color="xyz"), "gray_on_color 'xyz'"),
+        (dict(sigma=25, max_memory="lots"), "max_memory 'lots' is not a size"),
+        (dict(sigma=25, max_memory=0), "must be a positive size"),
+        (dict(sigma=25, tile=5), "below the smallest tile"), (dict(sigma=25, tile="big"), "tile 'big'"),
+        (dict(sigma=25, threads=0), "threads 0"), (dict(sigma=25, precision="fp8"), "unknown precision"),
+    ]
+    for kw, message in denoise_cases:
+        with pytest.raises(UsageError, match=message):
+            n3cli.denoise(img, **{"model": "tiny-s25", "device": "cpu", **kw})
+    with pytest.raises(UsageError, match="cannot estimate the noise of a 1x1 image"):
+        n3cli.denoise(np.zeros((1, 1), np.float32), device="cpu")
+    for scale in (0, False, 2.5, "x", None, 5):
+        with pytest.raises(UsageError, match="scale"):
+            n3cli.upscale(img, scale, model="tiny-sr", device="cpu")
+    assert n3cli.upscale(img, 2.0, model="tiny-sr", device="cpu").shape == (48, 48)  # 2.0 is 2
+    # Big-endian 16-bit data is the same numbers: it comes back as native uint16.
+    be = (img * 65535).astype(">u2")
+    out = n3cli.denoise(be, sigma=25, model="tiny-s25", device="cpu")
+    assert out.dtype == np.uint16 and out.shape == be.shape
