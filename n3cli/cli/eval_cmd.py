@@ -141,6 +141,14 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
         raise UsageError("--noise and --tone are for --task raw")
     if task != "denoise" and sigma is not None:  # sr has no noise; raw noise is a,b
         raise UsageError("--sigma is for --task denoise", "--task raw takes --noise a,b" if task == "raw" else None)
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {limit}")
+    if task != "sr" and scale is not None:
+        raise UsageError("--scale is for --task sr")
+    if task != "denoise" and protocol != "paper":  # sr and raw have one protocol each
+        raise UsageError(f"--protocol is for --task denoise; --task {task} has one protocol")
+    if task != "denoise" and gray_on_color != "rgb":
+        raise UsageError(f"--gray-on-color is for --task denoise (cbsd68), not --task {task}")
     if json_out not in (None, "-"):  # before the evaluation, not after it
         _check_json_target(Path(json_out))
     if task == "raw":
@@ -151,8 +159,6 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
         _eval_sr(dataset or "set5", scale, model_name, data_dir, json_out, limit, device, int(ensemble),
                  precision, per_image)
         return
-    if scale is not None:
-        raise UsageError("--scale is for --task sr")
     dataset = dataset or "set12"
     if sigma is not None and not 0 < sigma <= 255:
         raise UsageError(f"--sigma {sigma:g} is out of range", "it is a std in 8-bit units: 0 < sigma <= 255")
@@ -313,7 +319,8 @@ def _eval_raw(dataset: str, noise: str | None, tone: bool, model_name: str, data
                          data_dir, limit, tone, progress=progress)
     table = Table(title=f"n3 eval --task raw: {r.dataset}, {len(r.images)} images (PSNR dB on [0, 1], "
                         f"output clipped{', tone-mapped' if tone else ''})",
-                  caption=f"{r.method}; mean over the grid {r.mean_psnr:.3f} dB")
+                  caption=f"{r.method}; mean over the grid {r.mean_psnr:.3f} dB"
+                          + ("; first images only (--limit)" if limit else ""))
     for col in ("a", "b", "noisy", "PSNR"):
         table.add_column(col, justify="right")
     for p in r.pairs:

@@ -82,6 +82,15 @@ def list_images(ts: DatasetSpec, data_dir: Path | None = None) -> list[Path]:
     return files
 
 
+def first_images(files: list[Path], limit: int | None) -> list[Path]:
+    """The first ``limit`` of ``files`` (``--limit``; None: all of them)."""
+    if limit is None:
+        return files
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {limit}")
+    return files[:limit]
+
+
 def to_gray_paper(img: Image.Image) -> Image.Image:
     """The paper's gray conversion; gray images pass unchanged."""
     if img.mode in ("L", "I;16", "I", "F"):

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from n3cli.data.degrade import to_8bit
-from n3cli.data.testsets import PROTOCOLS, dataset_spec, list_images, load_test_image
+from n3cli.data.testsets import PROTOCOLS, dataset_spec, first_images, list_images, load_test_image
 from n3cli.engine import resolve_device, restore_image, sigma_conditions
 from n3cli.engine.optimize import inference_model
 from n3cli.engine.precision import resolve_precision
@@ -116,8 +116,6 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
         raise UsageError(f"unknown protocol '{protocol}'", f"use one of {', '.join(PROTOCOLS)}")
     if sigma is None or sigma < 0:
         raise UsageError("a noise level is needed", "pass --sigma S (8-bit units, e.g. 25)")
-    if limit is not None and limit < 1:
-        raise UsageError("--limit must be at least 1")
     dev = resolve_device(device) if isinstance(device, str) else device
     dtype = resolve_precision(precision, dev, spec.descriptor)
     model = inference_model(model, dev, dtype)  # eval-mode copy, BatchNorm folded, device layout
@@ -132,8 +130,7 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
     plans = []
     for name in datasets:
         ts = dataset_spec(name, protocol)
-        files = list_images(ts, data_dir)
-        plans.append((ts, files[:limit] if limit else files))
+        plans.append((ts, first_images(list_images(ts, data_dir), limit)))
     results = []
 
     def result(ts, scores: list[ImageScore], t0: float) -> EvalResult:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from n3cli.data.pg_noise import LOG10_B_OFFSET, add_pg_noise, sample_tone_params
-from n3cli.data.testsets import dataset_spec, list_images, load_test_image
+from n3cli.data.testsets import dataset_spec, first_images, list_images, load_test_image
 from n3cli.errors import UsageError
 from n3cli.eval.metrics import psnr
 from n3cli.models import ModelSpec
@@ -121,8 +121,7 @@ def raw_evaluate(denoise: RawDenoise, method: str, dataset: str, grid: Sequence[
     if dataset not in RAW_DATASETS:
         raise UsageError(f"--task raw evaluates on {' or '.join(RAW_DATASETS)}, not {dataset}")
     ts = dataset_spec(dataset)
-    files = list_images(ts, data_dir)
-    files = files[:limit] if limit else files
+    files = first_images(list_images(ts, data_dir), limit)
     chosen = range(len(files)) if only is None else sorted(set(only))
     t0 = time.perf_counter()
     pairs = [RawPairScore(float(a), float(b), 0.0, 0.0) for a, b in grid]

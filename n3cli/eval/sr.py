@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from n3cli.data.colorspace import rgb_to_y
-from n3cli.data.testsets import default_data_dir
+from n3cli.data.testsets import default_data_dir, first_images
 from n3cli.engine.resample import bicubic_resize
 from n3cli.errors import ImageReadError, UsageError
 from n3cli.models import ModelSpec
@@ -115,6 +115,11 @@ def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
     return bicubic_resize(lr, lr.shape[0] * scale, lr.shape[1] * scale)
 
 
+# The low-resolution input needs a few pixels, and the score shaves ``scale`` pixels per
+# side before an 11x11 SSIM window: below this many LR pixels a side there is no score.
+MIN_SIDE = 8
+
+
 def make_lr(hr_u8: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(mod-cropped HR uint8, LR float in [0, 1] rounded to 8 bits) of the protocol."""
     h, w = hr_u8.shape[:2]
@@ -139,12 +144,15 @@ def sr_evaluate(upscale: Upscale, method: str, dataset: str, scale: int, data_di
     """Score ``upscale`` on one SR test set at one scale with the protocol above."""
     if scale not in SR_SCALES:
         raise UsageError(f"--scale {scale} is not one of {', '.join(map(str, SR_SCALES))}")
-    files = list_sr_images(dataset, data_dir)
-    files = files[:limit] if limit else files
+    files = first_images(list_sr_images(dataset, data_dir), limit)
     scores: list[SRImageScore] = []
     t0 = time.perf_counter()
     for i, path in enumerate(files):
-        hr, lr = make_lr(_read_rgb(path), scale)
+        hr_u8 = _read_rgb(path)
+        if min(hr_u8.shape[:2]) < MIN_SIDE * scale:
+            raise UsageError(f"test image {path} is {hr_u8.shape[1]}x{hr_u8.shape[0]}: too small to score at "
+                             f"x{scale} (each side needs {MIN_SIDE * scale} px)", "remove it from the test set")
+        hr, lr = make_lr(hr_u8, scale)
         t1 = time.perf_counter()
         out = upscale(lr, scale)
         if out.shape != hr.shape:

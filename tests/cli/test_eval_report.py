@@ -97,3 +97,23 @@ def test_eval_checks_its_json_target_before_evaluating(run, tmp_path):
     assert r.exit_code == 2 and "is a directory" in r.stderr
     r = run("eval", "--task", "raw", "--noise", "1e-3,1e-5,2e-3,1e-5,1e-3,1e-5,1e-3,1e-5", "--limit", "1")
     assert r.exit_code == 2 and "takes one pair a,b" in r.stderr
+
+
+def test_eval_refuses_what_a_task_would_ignore(run, tmp_path):
+    """Options another task would use are refused, not silently dropped (nothing is scored)."""
+    for args, message in ((["--task", "sr", "--limit", "0"], "--limit must be at least 1"),
+                          (["--task", "raw", "--limit", "-2"], "--limit must be at least 1"),
+                          (["--task", "raw", "--scale", "2"], "--scale is for --task sr"),
+                          (["--task", "sr", "--protocol", "kair"], "--protocol is for --task denoise"),
+                          (["--task", "raw", "--protocol", "real"], "--protocol is for --task denoise"),
+                          (["--task", "sr", "--gray-on-color", "opponent"], "--gray-on-color is for --task denoise")):
+        r = run("eval", *args, "--data-dir", tmp_path)
+        assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output, (args, r.output)
+
+
+def test_sr_eval_refuses_a_test_image_too_small_to_score(run, tiny, tmp_path):
+    (tmp_path / "Set5" / "HR").mkdir(parents=True)
+    Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(tmp_path / "Set5" / "HR" / "a.png")
+    r = run("eval", "--task", "sr", "--scale", "4", "--model", "tiny-sr", "--data-dir", tmp_path)
+    assert r.exit_code == 2 and "a.png is 3x3: too small to score at x4" in r.stderr
+    assert "Traceback" not in r.output and "internal error" not in r.output
