@@ -8,6 +8,7 @@ shows the traceback instead.
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
 
@@ -33,21 +34,41 @@ Shell completion: eval "$(_N3_COMPLETE=bash_source n3)"  (zsh_source, fish_sourc
 """
 
 
+class OneLineUsageError(click.UsageError):
+    """Click's own usage errors (unknown option, bad choice, missing value) as one line,
+    like the project's: what is wrong, then where to look."""
+
+    def __init__(self, err: click.UsageError):
+        super().__init__(" ".join(err.format_message().split()).rstrip("."), err.ctx)
+
+    def show(self, file=None) -> None:
+        where = self.ctx.command_path if self.ctx else "n3"
+        click.echo(f"n3: error: {self.format_message()}: see '{where} --help'", err=True)
+
+
 class N3Group(click.Group):
     """Turns project errors into one-line messages with the right exit code."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:  # the group's own options: n3 --bogus
+            raise OneLineUsageError(err) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except N3Error as err:
             if ctx.obj and ctx.obj.get("debug"):
-                raise
+                traceback.print_exc()  # and still the error's own exit code
             click.echo(f"n3: error: {err.one_line()}", err=True)
             ctx.exit(err.exit_code)
         except KeyboardInterrupt as err:
             # Ctrl-C, or SIGTERM turned into n3cli.io.atomic.Terminated (temp files are gone).
             click.echo("n3: interrupted", err=True)
             ctx.exit(128 + getattr(err, "signum", 2))
+        except click.UsageError as err:  # a subcommand's options, or no such command
+            raise err if isinstance(err, OneLineUsageError) else OneLineUsageError(err) from None
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as err:

@@ -161,6 +161,18 @@ def test_real_process_exit_codes(tmp_path):
         p = _proc(*args)
         assert p.returncode == code, p.stderr
         assert text in p.stderr and "Traceback" not in p.stderr
+    # Click's own parsing errors are one line too, pointing at the command's help.
+    for args, text in ((["upscale", tmp_path / "a.png", "--scale", "5"], "'5' is not one of '2', '3', '4'"),
+                       (["upscale", tmp_path / "a.png"], "Missing option '-s' / '--scale'. Choose from: 2, 3, 4"),
+                       (["denoise", "--bogus"], "No such option '--bogus': see 'n3 denoise --help'"),
+                       (["bogus"], "No such command 'bogus': see 'n3 --help'"),
+                       (["--bogus"], "No such option '--bogus': see 'n3 --help'")):
+        p = _proc(*args)
+        assert p.returncode == 2 and p.stderr.startswith("n3: error:") and text in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    # --debug shows the traceback and keeps the error's exit code.
+    p = _proc("--debug", "denoise", tmp_path / "missing.png", "-s", "25")
+    assert p.returncode == 2 and "Traceback" in p.stderr and "no such file" in p.stderr
 
 
 def test_real_camera_raw_is_refused_where_it_cannot_go(shared_file, tmp_path):
