@@ -82,6 +82,10 @@ def pillow_to_arrays(img: PILImage.Image) -> tuple[np.ndarray, np.ndarray | None
     if mode in ("P", "PA"):
         has_alpha = mode == "PA" or "transparency" in img.info
         img = img.convert("RGBA" if has_alpha else "RGB")
+    elif mode in ("L", "RGB") and "transparency" in img.info:
+        # A tRNS colour key is transparency: keep it as the alpha channel it stands for.
+        img = img.convert("LA" if mode == "L" else "RGBA")
+        notes.append("transparent colour key (tRNS) written as an alpha channel")
     elif mode == "1":
         img = img.convert("L")
     elif mode == "La":

@@ -130,6 +130,20 @@ def test_palette_images(tmp_path):
     assert read_image(tmp_path / "t.png").mode == "RGBA"
 
 
+def test_a_transparent_colour_key_becomes_alpha(tmp_path):
+    """8-bit gray / RGB PNGs with a tRNS key: the keyed pixels stay transparent."""
+    rgb = np.full((4, 5, 3), (10, 20, 30), np.uint8)
+    rgb[0, 0] = (1, 2, 3)
+    PILImage.fromarray(rgb).save(tmp_path / "rgb.png", transparency=(10, 20, 30))
+    gray = np.full((4, 5), 7, np.uint8)
+    gray[0, 0] = 9
+    PILImage.fromarray(gray).save(tmp_path / "gray.png", transparency=7)
+    for name, mode in (("rgb.png", "RGBA"), ("gray.png", "LA")):
+        img = read_image(tmp_path / name)
+        assert img.mode == mode and any("tRNS" in n for n in img.notes)
+        assert img.alpha[0, 0] == 1.0 and (img.alpha.ravel()[1:] == 0.0).all()
+
+
 def test_cmyk_becomes_rgb_without_its_profile(tmp_path):
     PILImage.new("CMYK", (9, 7), (10, 200, 30, 0)).save(tmp_path / "k.jpg", icc_profile=b"cmyk-profile")
     img = read_image(tmp_path / "k.jpg")
