@@ -106,12 +106,13 @@ def job_fields(kw: dict[str, Any], device: str, threads: int | None) -> dict[str
 def run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], default_suffix: str,
               make_job: Callable[[str, int | None, Any], Any], title: str,
               start_note: Callable[[Any], str | None] = lambda plan: None, raw_inputs: bool = False,
-              render: str | None = None, raw_only: bool = False) -> None:
+              render: str | None = None, raw_only: bool = False, earlier_suffixes: tuple[str, ...] = ()) -> None:
     """Plan ``inputs``, share the plan among torchrun ranks, run ``make_job(device,
     threads, reporter)``'s ``process`` on this rank's items, report and exit.
     ``raw_inputs``: camera raw files are inputs (written as DNG), not skipped; ``raw_only``:
     every other input fails (``--raw``); ``render``: each raw's DNG also gets an sRGB
-    rendering in that format (planned like any output).
+    rendering in that format (planned like any output); ``earlier_suffixes``: folder walks
+    also skip files named like the command's other outputs (besides the suffix in use).
 
     Exit codes: 0 all done, 1 some file failed (on any rank), 2 usage error, 128+signal
     when interrupted (finished outputs are kept; rerunning resumes).
@@ -122,7 +123,7 @@ def run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], 
     dist, device, threads = join(kw["device"], kw["threads"])  # torchrun: this rank's device, share
     try:
         _run_batch(ctx, inputs, kw, default_suffix, make_job, title, start_note, raw_inputs,
-                   raw_only, render, dist, device, threads)
+                   raw_only, earlier_suffixes, render, dist, device, threads)
     finally:
         # Every path, interrupted and dry runs too: a group left to the interpreter's exit
         # can abort it (engine.distributed.shutdown).
@@ -132,7 +133,7 @@ def run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], 
 def _run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], default_suffix: str,
                make_job: Callable[[str, int | None, Any], Any], title: str,
                start_note: Callable[[Any], str | None], raw_inputs: bool, raw_only: bool,
-               render: str | None, dist: Any, device: str, threads: int | None) -> None:
+               earlier_suffixes: tuple[str, ...], render: str | None, dist: Any, device: str, threads: int | None) -> None:
     from n3cli.app.batch import run_plan
     from n3cli.app.distributed import gather_reports, share
     from n3cli.cli.batch_report import ConsoleReporter, print_plan, print_summary
@@ -147,6 +148,7 @@ def _run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any],
     full_plan = plan_batch(list(inputs), PlanOptions(output=kw["output"], suffix=suffix, fmt=fmt_name,
                                                      recursive=kw["recursive"], overwrite=kw["overwrite"],
                                                      in_place=kw["in_place"], raw=raw_inputs, raw_only=raw_only,
+                                                     earlier_suffixes=earlier_suffixes,
                                                      preview=kw["preview"], render=render))
     plan = share(full_plan, dist)
     single = len(full_plan.items) == 1 and not any(p.is_dir() for p in inputs) and not dist.enabled

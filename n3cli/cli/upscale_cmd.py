@@ -28,10 +28,12 @@ tiling gives the same pixels as a whole-image run. Batches, resume, atomic write
 --dry-run, --json and exit codes are those of n3 denoise (see n3 denoise --help).
 """
 
+SCALES = ("2", "3", "4")  # the factors the SR models are trained for
+
 
 @click.command("upscale", epilog=EPILOG, short_help="Upscale images x2/x3/x4 (files or folders).")
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), required=True,
+@click.option("-s", "--scale", type=click.Choice(SCALES), required=True,
               help="Upscaling factor.")
 @click.option("-m", "--model", default="auto", show_default=True,
               help="SR model (see `n3 weights list`); auto: the bundled n3net-sr.")
@@ -54,7 +56,8 @@ def upscale(ctx: click.Context, inputs: tuple[Path, ...], scale: str, model: str
 
     from n3cli.app.upscale import upscale_suffix
 
-    run_batch(ctx, inputs, kw, upscale_suffix(factor), make_job, "n3 upscale summary")
+    run_batch(ctx, inputs, kw, upscale_suffix(factor), make_job, "n3 upscale summary",
+              earlier_suffixes=tuple(upscale_suffix(int(s)) for s in SCALES))
 
 
 COMMANDS = [upscale]

@@ -74,6 +74,7 @@ class PlanOptions:
     in_place: bool = False
     raw: bool = False  # camera raws are inputs too (n3 denoise), written as DNG
     raw_only: bool = False  # --raw: every input must be a camera raw (others fail)
+    earlier_suffixes: tuple[str, ...] = ()  # also outputs of earlier runs (n3 upscale: _x2, _x3, _x4)
     preview: bool = False  # each image's output gets a before/after sheet (preview_path)
     render: str | None = None  # each raw's DNG gets an sRGB rendering (render_path): tiff | png
 
@@ -169,8 +170,9 @@ def _ignore_reason(f: Path, opts: PlanOptions) -> str:
         return "" if opts.raw else RAW_MESSAGE
     if ext not in IMAGE_EXTENSIONS:
         return "not an image"
-    if opts.suffix and f.stem.endswith(opts.suffix):
-        return f"output of an earlier run (ends in {opts.suffix})"
+    for suffix in (opts.suffix, *opts.earlier_suffixes):
+        if suffix and f.stem.endswith(suffix):
+            return f"output of an earlier run (ends in {suffix})"
     if f.stem.endswith(PREVIEW_SUFFIX):
         return f"preview sheet of an earlier run (ends in {PREVIEW_SUFFIX})"
     return ""

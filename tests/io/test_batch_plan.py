@@ -151,3 +151,12 @@ def test_raws_go_to_dng_and_only_raws(tmp_path):
     only = plan_batch([tmp_path], PlanOptions(raw=True, raw_only=True, render="tiff"))
     assert [(i.src.name, i.action) for i in only.items] == [("a.NEF", "run"), ("a.png", "fail")]
     assert "a.png: not a camera raw file (--raw)" in only.items[1].reason
+
+
+def test_upscale_walks_skip_the_outputs_of_every_scale(tmp_path):
+    for name in ("g.png", "g_x2.png", "g_x4.tif"):
+        touch(tmp_path / name)
+    plan = plan_batch([tmp_path], PlanOptions(suffix="_x3", earlier_suffixes=("_x2", "_x3", "_x4")))
+    assert [(i.src.name, i.dst.name) for i in plan.items] == [("g.png", "g_x3.png")]
+    reasons = {p.name: why for p, why in plan.ignored}
+    assert "ends in _x2" in reasons["g_x2.png"] and "ends in _x4" in reasons["g_x4.tif"]
