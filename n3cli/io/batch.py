@@ -125,7 +125,9 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         dst = _destination(src, root, out, out_is_dir, opts, is_raw)
         plan.items.append(PlanItem(src, dst, extras=_side_outputs(dst, is_raw, opts)))
         _check_kind(plan.items[-1], is_raw, opts.raw_only)
-    _check_items(plan, opts)
+    if _check_items(plan, opts) == len(plan.items) > 1:  # the request itself is the mistake
+        raise UsageError(f"every output would overwrite its input ({plan.items[0].dst} and "
+                         f"{len(plan.items) - 1} more)", "use --suffix, -o another folder, or --in-place")
     return plan
 
 
@@ -222,9 +224,11 @@ def _key(p: Path) -> Path:
     return Path(os.path.realpath(p))
 
 
-def _check_items(plan: Plan, opts: PlanOptions) -> None:
+def _check_items(plan: Plan, opts: PlanOptions) -> int:
+    """Refuse or skip items by their outputs; returns how many would overwrite an input."""
     inputs = {_key(i.src) for i in plan.items}
     claimed: dict[Path, Path] = {}
+    overwrites = 0
     for item in plan.items:
         if item.action == "fail":
             continue
@@ -240,6 +244,7 @@ def _check_items(plan: Plan, opts: PlanOptions) -> None:
         if hit is not None:
             item.action = "fail"
             item.reason = f"output {hit} would overwrite an input (use --suffix, -o or --in-place)"
+            overwrites += 1
         elif any(p.is_dir() for p in outputs):
             item.action, item.reason = "fail", f"output {next(p for p in outputs if p.is_dir())} is a directory"
         elif opts.overwrite:
@@ -251,3 +256,4 @@ def _check_items(plan: Plan, opts: PlanOptions) -> None:
         elif any(p.exists() for p in item.extras):
             item.action = "fail"
             item.reason = f"{next(p for p in item.extras if p.exists())} exists (use --overwrite to replace it)"
+    return overwrites

@@ -160,3 +160,14 @@ def test_upscale_walks_skip_the_outputs_of_every_scale(tmp_path):
     assert [(i.src.name, i.dst.name) for i in plan.items] == [("g.png", "g_x3.png")]
     reasons = {p.name: why for p, why in plan.ignored}
     assert "ends in _x2" in reasons["g_x2.png"] and "ends in _x4" in reasons["g_x4.tif"]
+
+
+def test_a_folder_written_onto_itself_is_a_usage_error(tmp_path):
+    for name in ("a.png", "b.png"):
+        touch(tmp_path / name)
+    with pytest.raises(UsageError, match="every output would overwrite its input"):
+        plan_batch([tmp_path], PlanOptions(output=tmp_path, suffix=""))
+    # Only some outputs hit an input: those items fail, the others run.
+    touch(tmp_path / "a_x.png")
+    plan = plan_batch([tmp_path / "a.png", tmp_path / "a_x.png"], PlanOptions(suffix="_x"))
+    assert [i.action for i in plan.items] == ["fail", "run"]
