@@ -45,18 +45,24 @@ def _models() -> dict[str, Any]:
 
 
 def _store() -> dict[str, Any]:
+    """Where models go and whether they can: a missing store is reported, not created
+    (doctor changes nothing; the first ``n3 weights fetch`` creates it)."""
     try:
         from n3cli.weights import store_dir
-        path = Path(store_dir())
+        path = Path(store_dir(create=False))
     except Exception as err:
         return {"path": None, "writable": False, "error": f"{type(err).__name__}: {err}"}
+    if not path.is_dir():
+        parent = next((p for p in path.parents if p.exists()), None)
+        creatable = not path.exists() and parent is not None and os.access(parent, os.W_OK | os.X_OK)
+        return {"path": str(path), "exists": False, "writable": creatable}
     try:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".n3doctor", suffix=".tmp"):
             pass
         writable = True
     except OSError:
         writable = False
-    return {"path": str(path), "writable": writable}
+    return {"path": str(path), "exists": True, "writable": writable}
 
 
 def _datasets() -> dict[str, Any]:
@@ -111,7 +117,8 @@ def doctor(as_json: bool) -> None:
     else:
         lines.append(f"models   {no} none installed: run `n3 weights fetch paper` or see `n3 weights list`")
     if s.get("path"):
-        lines.append(f"store    {ok if s['writable'] else no + ' NOT writable'} {s['path']}")
+        missing = " (not created yet)" if s.get("exists") is False else ""
+        lines.append(f"store    {ok if s['writable'] else no + ' NOT writable'} {s['path']}{missing}")
     else:
         lines.append(f"store    {no} {s.get('error')}")
     if ds.get("path"):

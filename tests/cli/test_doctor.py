@@ -45,3 +45,13 @@ def test_doctor_says_whether_bf16_is_native(run, monkeypatch):
         monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
         r = run("doctor")
         assert r.exit_code == 0 and text in r.stdout
+
+
+def test_doctor_changes_nothing(run, tmp_path, monkeypatch):
+    """A store that does not exist yet is reported (and could it be created), not created."""
+    monkeypatch.setenv("N3_HOME", str(tmp_path / "newhome"))
+    r = run("doctor", "--json")
+    assert r.exit_code == 0, r.output
+    store = json.loads(r.stdout)["store"]
+    assert store == {"path": str(tmp_path / "newhome"), "exists": False, "writable": True}
+    assert not (tmp_path / "newhome").exists()
