@@ -112,7 +112,8 @@ def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -
               help="Model name (see `n3 weights list`); auto picks by sigma and colour (sr: n3net-sr); "
                    "--task sr also takes bicubic.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder with Set12/, CBSD68/, BSD68/, Urban100/ (default $N3_DATA or ../shared/datasets).")
+              help="Folder with Set12/, CBSD68/, BSD68/, Urban100/ (sr: Set5/, Urban100/, BSDS500/; "
+                   "default $N3_DATA or ../shared/datasets).")
 @click.option("--json", "json_out", default=None, metavar="FILE|-",
               help="Also write the scores as JSON to FILE ('-' = stdout; the table then goes to stderr).")
 @click.option("--limit", type=int, default=None, help="Only the first N images of each set.")

@@ -18,8 +18,9 @@ Examples:
 """
 
 
-def _console() -> Console:
-    console = Console()
+def _console(stderr: bool = False) -> Console:
+    """Tables (data) go to stdout; messages (``stderr=True``) to stderr, as in every command."""
+    console = Console(stderr=stderr)
     if not console.is_terminal:
         console.width = max(console.width, 120)
     return console
@@ -65,7 +66,7 @@ def fetch_command(what: str, mirror: str | None, force: bool) -> None:
     """Download the paper's released gray models (sigma 25/50/70), verify and convert them."""
     from n3cli.weights import PAPER_NOTICE, fetch_paper, store_dir
 
-    console = _console()
+    console = _console(stderr=True)
     console.print(f"[bold]licence:[/] {PAPER_NOTICE}")
     written = fetch_paper(mirror, progress=lambda msg: console.print(f"  {msg}"), force=force)
     for path in written:
@@ -87,12 +88,12 @@ def import_command(path: Path, name: str, sigma: float | None, licence: str | No
     from n3cli.weights import import_checkpoint
 
     js = import_checkpoint(path, name, sigma=sigma, licence=licence)
-    _console().print(f"installed {name} -> {js.with_suffix('.safetensors')}")
+    _console(stderr=True).print(f"installed {name} -> {js.with_suffix('.safetensors')}")
 
 
 @weights_group.command("path")
 def path_command() -> None:
-    """Print the store folder (``$N3_HOME`` or the platform's data dir) and the bundled one."""
+    """Print the store folder ($N3_HOME or the platform's data dir) and the bundled one."""
     from n3cli.weights import bundled_dir, store_dir
 
     click.echo(f"store:   {store_dir()}")

@@ -184,7 +184,11 @@ def _mirror_base(mirror: str | None) -> str:
     if not mirror:
         return PAPER_BASE_URL
     if "://" not in mirror:  # a plain folder
-        return Path(mirror).expanduser().resolve().as_uri()
+        folder = Path(mirror).expanduser().resolve()
+        if not folder.is_dir():
+            raise UsageError(f"--mirror {mirror}: no such folder",
+                             "give the folder that holds the upstream layout, or an http(s):// URL")
+        return folder.as_uri()
     return mirror.rstrip("/")
 
 
@@ -206,7 +210,10 @@ def _download(url: str, dest: Path, sha256: str) -> None:
                            progressbar=False)
     except OSError as err:  # URLError and requests' errors are OSErrors
         dest.unlink(missing_ok=True)
-        raise WeightsError(f"cannot download {url}: {err}", "check the network or use --mirror") from None
+        hint = ("check the --mirror folder's contents" if scheme == "file"
+                else "check the network or use --mirror" if url.startswith(PAPER_BASE_URL)
+                else "check the network and the --mirror URL")
+        raise WeightsError(f"cannot download {url}: {err}", hint) from None
     if sha256_file(dest) != sha256:
         dest.unlink(missing_ok=True)
         raise WeightsError(f"download of {url} fails its sha256 check",

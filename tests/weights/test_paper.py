@@ -154,7 +154,13 @@ def test_cli_fetch_list_and_errors(official, home, tmp_path):
     assert res.exit_code == 0 and len(rows) == 3
     assert all("not installed" not in r and "store" in r for r in rows)
     res = runner.invoke(cli, ["weights", "fetch", "paper", "--force", "--mirror", str(tmp_path / "none")])
+    assert res.exit_code == 2 and res.output.strip().splitlines()[-1].startswith("n3: error: --mirror")
+    assert "no such folder" in res.stderr
+    (tmp_path / "empty").mkdir()
+    res = runner.invoke(cli, ["weights", "fetch", "paper", "--force", "--mirror", str(tmp_path / "empty")])
     assert res.exit_code == 1 and res.output.strip().splitlines()[-1].startswith("n3: error: cannot download")
+    assert "check the --mirror folder" in res.stderr and "or use --mirror" not in res.stderr
+    assert res.stdout == ""  # the licence notice and progress are messages: stderr
     junk = tmp_path / "junk.t7"
     junk.write_bytes(b"not a checkpoint")
     res = runner.invoke(cli, ["weights", "import", str(junk), "--name", "junk"])
