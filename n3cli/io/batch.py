@@ -168,15 +168,16 @@ def _ignore_reason(f: Path, opts: PlanOptions) -> str:
     ext = f.suffix.lower()
     if is_hidden_or_system(f):
         return "hidden or system file"
-    if ext in RAW_EXTENSIONS:
-        return "" if opts.raw else RAW_MESSAGE
-    if ext not in IMAGE_EXTENSIONS:
+    if ext not in RAW_EXTENSIONS and ext not in IMAGE_EXTENSIONS:
         return "not an image"
+    # Before the raw test: a raw batch's own DNGs (<stem>_denoised.dng) are outputs too.
     for suffix in (opts.suffix, *opts.earlier_suffixes):
         if suffix and f.stem.endswith(suffix):
             return f"output of an earlier run (ends in {suffix})"
     if f.stem.endswith(PREVIEW_SUFFIX):
         return f"preview sheet of an earlier run (ends in {PREVIEW_SUFFIX})"
+    if ext in RAW_EXTENSIONS:
+        return "" if opts.raw else RAW_MESSAGE
     return ""
 
 
@@ -208,9 +209,13 @@ def _side_outputs(dst: Path, raw: bool, opts: PlanOptions) -> list[Path]:
 def _check_kind(item: PlanItem, raw: bool, raw_only: bool) -> None:
     """A raw goes to a DNG and only a raw does (a DNG name on PNG bytes misleads every reader)."""
     is_dng = item.dst.suffix.lower() == DNG_EXTENSION
-    if raw_only and not raw:
+    if raw and item.dst == item.src:  # --in-place: a DNG under the raw's own name would replace it
+        item.action, item.reason = "fail", (
+            f"{item.src} is a camera raw: n3 never replaces a raw file, --in-place does not apply "
+            "(drop it: the output is <name>_denoised.dng)")
+    elif raw_only and not raw:
         item.action, item.reason = "fail", f"{item.src}: not a camera raw file (--raw): drop --raw to denoise images"
-    elif raw and not is_dng and item.dst != item.src:
+    elif raw and not is_dng:
         item.action, item.reason = "fail", (
             f"{item.src} is a camera raw: its output is a DNG, not {item.dst.suffix or 'a file without extension'} "
             "(use -o name.dng or a folder; --render tiff|png adds an sRGB rendering)")
@@ -243,7 +248,8 @@ def _check_items(plan: Plan, opts: PlanOptions) -> int:
         hit = next((p for p in outputs if _key(p) in inputs), None)
         if hit is not None:
             item.action = "fail"
-            item.reason = f"output {hit} would overwrite an input (use --suffix, -o or --in-place)"
+            fixes = "--suffix or -o" if hit.suffix.lower() == DNG_EXTENSION else "--suffix, -o or --in-place"
+            item.reason = f"output {hit} would overwrite an input (use {fixes})"
             overwrites += 1
         elif any(p.is_dir() for p in outputs):
             item.action, item.reason = "fail", f"output {next(p for p in outputs if p.is_dir())} is a directory"

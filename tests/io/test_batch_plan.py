@@ -171,3 +171,17 @@ def test_a_folder_written_onto_itself_is_a_usage_error(tmp_path):
     touch(tmp_path / "a_x.png")
     plan = plan_batch([tmp_path / "a.png", tmp_path / "a_x.png"], PlanOptions(suffix="_x"))
     assert [i.action for i in plan.items] == ["fail", "run"]
+
+
+def test_raws_are_never_replaced_and_their_dngs_are_outputs(tmp_path):
+    cam, img = touch(tmp_path / "b.KDC"), touch(tmp_path / "a.png")
+    plan = plan_batch([tmp_path], PlanOptions(raw=True, in_place=True))
+    by_src = {i.src.name: i for i in plan.items}
+    assert by_src["a.png"].action == "run" and by_src["a.png"].dst == img  # images: replaced, as asked
+    assert by_src["b.KDC"].action == "fail" and "never replaces a raw" in by_src["b.KDC"].reason
+    assert cam.exists()
+    # A rerun of a raw folder resumes: the DNGs it wrote are outputs, not new inputs.
+    touch(tmp_path / "b_denoised.dng")
+    plan = plan_batch([tmp_path], PlanOptions(raw=True))
+    assert [(i.src.name, i.action) for i in plan.items] == [("a.png", "run"), ("b.KDC", "skip")]
+    assert "earlier run" in dict((p.name, why) for p, why in plan.ignored)["b_denoised.dng"]
