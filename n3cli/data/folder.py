@@ -22,17 +22,25 @@ from n3cli.errors import UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm")
 # Folder names that hold test images: training on them would make results meaningless.
-FORBIDDEN_TRAIN_DIRS = ("val", "bsd68", "cbsd68", "set12", "urban100", "kodak24", "mcmaster")
+# They are refused anywhere on the path (Set5/HR, Urban100/image_SRF_4), except "val",
+# which only the folder itself may be called (a parent named val is someone's choice).
+TEST_SET_DIRS = ("bsd68", "cbsd68", "set12", "set5", "set14", "b100", "bsd100", "urban100", "manga109",
+                 "kodak24", "mcmaster")
 # Paper gray conversion (spec section 3): PIL's 'L' with these coefficients, uint8.
 PAPER_GRAY_MATRIX = (0.2989, 0.5870, 0.1140, 0)
 
 
 def check_training_folder(folder: Path) -> None:
-    """Refuse a folder that is (or looks like) a test set."""
-    name = Path(folder).resolve().name.lower()
-    if name in FORBIDDEN_TRAIN_DIRS:
-        raise UsageError(f"refusing to train on '{folder}': '{Path(folder).name}' is a test set",
+    """Refuse a folder that is (or lies inside) a test set (symlinks resolved)."""
+    real = Path(folder).resolve()
+    if real.name.lower() == "val":
+        raise UsageError(f"refusing to train on '{folder}': a 'val' folder holds test images",
                          "BSDS500 val holds the BSD68 test images; train on train + test")
+    hit = next((p.name for p in (real, *real.parents) if p.name.lower() in TEST_SET_DIRS), None)
+    if hit is not None:
+        raise UsageError(f"refusing to train on '{folder}': '{hit}' is a test set",
+                         "scores on a set trained on mean nothing; train on BSDS500 train + test "
+                         "or your own images")
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -52,6 +60,15 @@ def read_image(path: Path, color: str) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
+            if img.mode == "F" or img.mode.startswith("RGB;32"):
+                raise UsageError(f"training image {path} has float samples",
+                                 "convert it to an 8- or 16-bit PNG")
+            if img.mode.startswith("I"):  # 16-bit gray (I;16*, or I from TIFF): to 8 bits, rounded
+                wide = np.asarray(img).astype(np.float64)
+                if wide.min() < 0 or wide.max() > 65535:
+                    raise UsageError(f"training image {path} has 32-bit integer samples",
+                                     "convert it to an 8- or 16-bit PNG")
+                img = Image.fromarray(np.rint(wide / 257.0).astype(np.uint8), "L")
             if img.mode not in ("L", "RGB"):
                 img = img.convert("RGB")
             if color == "gray":

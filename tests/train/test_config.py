@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from n3cli.data.folder import load_training_bank
@@ -80,10 +81,27 @@ def test_overrides_and_errors(tmp_path):
         load_config(tmp_path / "named.toml")
 
 
-@pytest.mark.parametrize("name", ["val", "BSD68", "Set12"])
+@pytest.mark.parametrize("name", ["val", "BSD68", "Set12", "Set5/HR", "Urban100/image_SRF_4"])
 def test_test_set_folders_are_refused(tmp_path, name):
     folder = make_images(tmp_path / name, count=1)
-    with pytest.raises(UsageError, match="test set"):
+    with pytest.raises(UsageError, match="test set|holds test images"):
+        load_training_bank([folder], "gray", 40)
+    (tmp_path / "mydata").symlink_to(folder)  # reported by what it is, not by the link's name
+    with pytest.raises(UsageError, match="test set|holds test images"):
+        load_training_bank([tmp_path / "mydata"], "gray", 40)
+
+
+def test_16_bit_training_images_are_scaled_and_float_ones_refused(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    ramp = np.tile(np.linspace(0, 65535, 48), (48, 1)).astype(np.uint16)
+    Image.fromarray(ramp).save(folder / "a.png")  # 16-bit gray PNG (mode I;16)
+    bank = load_training_bank([folder], "gray", 40)
+    np.testing.assert_array_equal(bank.image(0)[0].numpy(), np.rint(ramp / 257.0).astype(np.uint8))
+    Image.fromarray(ramp.astype(np.float32) / 65535).save(folder / "b.tif")  # mode F
+    with pytest.raises(UsageError, match="float samples"):
         load_training_bank([folder], "gray", 40)
 
 
