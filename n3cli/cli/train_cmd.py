@@ -137,6 +137,10 @@ def main() -> None:
         click.echo("n3: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as err:
+        if isinstance(err, click.UsageError):
+            from n3cli.cli.main import OneLineUsageError
+
+            err = OneLineUsageError(err)
         err.show()
         sys.exit(err.exit_code)
     except KeyboardInterrupt:

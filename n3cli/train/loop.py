@@ -54,9 +54,14 @@ METRICS_NAME = "metrics.jsonl"
 
 
 class TrainingInterrupted(N3Error):
-    """SIGINT/SIGTERM: the run checkpointed and stopped; ``--resume`` continues it."""
+    """SIGINT/SIGTERM/SIGHUP: the run checkpointed and stopped; ``--resume`` continues it.
+    The exit code is 128 + the signal (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), as in every command."""
 
     exit_code = 130
+
+    def __init__(self, message: str, hint: str | None = None, signum: int = signal.SIGINT):
+        super().__init__(message, hint)
+        self.exit_code = 128 + int(signum)
 
 
 @dataclass
@@ -89,14 +94,17 @@ class TrainResult:
 
 
 class _StopFlag:
-    """Turns SIGINT/SIGTERM into a flag the loop checks between steps."""
+    """Turns SIGINT/SIGTERM/SIGHUP (a closed terminal) into a flag the loop checks between
+    steps, so that each ends with a checkpoint."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> "_StopFlag":
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is None:  # Windows has no SIGHUP
+                continue
             try:
                 self._old[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread: leave signals alone
@@ -539,7 +547,8 @@ class _Run:
                             self._save()
                             raise TrainingInterrupted(
                                 f"interrupted at step {self.step} of {total}; checkpoint saved in {self.out}",
-                                "continue with the same command plus --resume")
+                                "continue with the same command plus --resume",
+                                signum=flag.signal or signal.SIGINT)
                         if any_rank(late, info, self.device):
                             stopped = "max-minutes"
                             break

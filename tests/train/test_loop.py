@@ -72,7 +72,7 @@ def test_sigterm_checkpoints_and_resume_is_bit_exact(tmp_path, train_dir):
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 143, err  # 128 + SIGTERM, as every command
     assert err.strip().startswith("n3: error: interrupted at step") and "Traceback" not in err
     stopped = load_checkpoint(tmp_path / "k" / "checkpoint.safetensors")["step"]
     assert 3 <= stopped < 400
