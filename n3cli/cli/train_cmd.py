@@ -6,6 +6,7 @@ Also runnable without the rest of the CLI, for bare GPU machines:
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -35,7 +36,8 @@ from n3cli.errors import N3Error, UsageError
 @click.option("--export-to", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write the trained model into this folder (e.g. weights/).")
 @click.option("--init", "init", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="Fine-tune: start from this model's .safetensors (same architecture).")
+              help="Fine-tune: start from this model's .safetensors (same architecture); with "
+                   "--resume the checkpoint's weights are used instead.")
 @click.option("--reschedule", is_flag=True,
               help="With --resume: accept a changed [schedule] (e.g. --set schedule.steps=N to fit the "
                    "time left); the learning rate follows the new schedule from the step reached.")
@@ -55,6 +57,8 @@ def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes
     """
     from n3cli.train import TrainOptions, load_config, train
 
+    if max_minutes is not None and not math.isfinite(max_minutes):  # FloatRange lets nan through
+        raise UsageError(f"--max-minutes {max_minutes} is not a number of minutes")
     sets = list(overrides)
     if data_dirs:
         sets.append("data.train=[" + ", ".join(_toml_str(str(d)) for d in data_dirs) + "]")

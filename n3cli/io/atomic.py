@@ -35,6 +35,22 @@ def _describe(err: OSError) -> str:
     return err.strerror.lower() if err.strerror else str(err)
 
 
+def writable_folder(folder: Path | str, what: str) -> Path:
+    """Create ``folder`` (and parents) and check that files can be written in it, before
+    any long work; a :class:`UsageError` naming ``what`` (e.g. "--out") otherwise."""
+    from n3cli.errors import UsageError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".n3-probe-", suffix=".tmp"):
+            pass
+    except OSError as err:
+        raise UsageError(f"{what} {folder} is not a writable folder: {_describe(err)}",
+                         "choose another folder") from None
+    return folder
+
+
 def atomic_write(path: Path | str, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` then rename the temp file to ``path``.
 

@@ -196,6 +196,8 @@ def _checked(section: str, key: str, value: Any, default: Any) -> Any:
         return UsageError(f"[{section}] {key} must be {kind}, not {value!r}")
 
     if default is None:
+        if (section, key) in _PAIRS:  # e.g. task.focus_range: off unless a pair of numbers
+            return _checked(section, key, value, (0.0, 0.0))
         return value
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -210,9 +212,21 @@ def _checked(section: str, key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, str):
         if not isinstance(value, str):
             raise wrong("a string")
-    elif isinstance(default, tuple) and not isinstance(value, tuple):
-        raise wrong("a list")
+    elif isinstance(default, tuple):
+        if not isinstance(value, tuple):
+            raise wrong("a list")
+        element = default[0] if default else _LIST_ELEMENTS.get((section, key))
+        if element is not None:  # elements of the default's kind (an int where a float goes is fine)
+            value = tuple(_checked(section, key, v, element) for v in value)
+    if (section, key) in _PAIRS and len(value) != 2:
+        raise wrong("a pair [low, high]")
     return value
+
+
+# Lists whose default is empty: the kind of their elements.
+_LIST_ELEMENTS = {("data", "train"): ""}
+# Fixed-length settings: a pair of numbers each.
+_PAIRS = {("task", "sigma_range"), ("task", "focus_range"), ("optim", "betas")}
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
@@ -221,16 +235,20 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         if key not in sec:
             continue
         v = sec[key]
-        fix = lambda p: str(p if not p or Path(p).is_absolute() else (base / p))  # noqa: E731
+        # Only strings are paths; anything else is left for the type check to refuse.
+        fix = lambda p: p if not isinstance(p, str) or not p or Path(p).is_absolute() else str(base / p)  # noqa: E731
         sec[key] = [fix(p) for p in v] if isinstance(v, list) else fix(v)
 
 
-def parse_override(text: str) -> tuple[str, str, Any]:
-    """``section.key=value`` (value in TOML syntax; bare words are strings)."""
-    if "=" not in text or "." not in text.split("=", 1)[0]:
+def parse_override(text: str) -> tuple[str | None, str, Any]:
+    """``section.key=value`` or a top-level ``key=value`` (``seed=3``); the value in TOML
+    syntax (bare words are strings). Returns (section or None, key, value)."""
+    lhs, eq, rhs = text.partition("=")
+    names = [part.strip() for part in lhs.split(".")]
+    top = len(names) == 1 and names[0] in _TOP
+    if not eq or not all(names) or (len(names) != 2 and not top):
         raise UsageError(f"bad --set '{text}'", "use section.key=value, e.g. schedule.steps=5000")
-    lhs, rhs = text.split("=", 1)
-    section, key = lhs.strip().split(".", 1)
+    section, key = (None, names[0]) if top else (names[0], names[1])
     try:
         value = tomllib.loads(f"v = {rhs.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -248,12 +266,25 @@ def load_config(path: Path, overrides: list[str] = ()) -> TrainConfig:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise UsageError(f"cannot read config {path}: {err}") from None
     _resolve_paths(raw, path.resolve().parent)
+    given: dict[str, Any] = {}
     for text in overrides:
         section, key, value = parse_override(text)
+        if section is None:
+            raw[key] = value
+            continue
+        if section in _TOP:
+            raise UsageError(f"bad --set '{text}': '{section}' is a top-level key, not a section",
+                             f"use --set {section}=value")
         raw.setdefault(section, {})
         if not isinstance(raw[section], dict):
             raise UsageError(f"bad --set '{text}': '{section}' is not a section")
         raw[section][key] = value
+        given.setdefault(section, {})[key] = value
+    # Paths given on the command line are relative to the working directory: made absolute
+    # here, so that the run's saved config.toml resumes from anywhere.
+    _resolve_paths(given, Path.cwd())
+    for section, values in given.items():
+        raw[section].update(values)
     return config_from_dict(raw, source=str(path))
 
 
@@ -264,6 +295,15 @@ def config_from_dict(raw: dict[str, Any], source: str = "") -> TrainConfig:
         raise UsageError(f"unknown config section(s)/key(s): {', '.join(sorted(unknown))}")
     if "name" not in raw:
         raise UsageError("the config needs a top-level name = \"...\"")
+    for section in ("model", *_SECTIONS):
+        if not isinstance(raw.get(section, {}), dict):
+            raise UsageError(f"[{section}] must be a table of settings, not {raw[section]!r}")
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UsageError(f"seed must be a whole number, not {seed!r}")
+    for key in ("name", "summary", "licence"):
+        if not isinstance(raw.get(key, ""), str):
+            raise UsageError(f"{key} must be a string, not {raw[key]!r}")
     model_raw = dict(raw.get("model", {}))
     arch = str(model_raw.pop("arch", DEFAULT_ARCH))
     try:
@@ -272,7 +312,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "") -> TrainConfig:
         raise UsageError(f"bad [model] settings: {err}") from None
     parts = {s: _coerce(cls, s, dict(raw.get(s, {}))) for s, cls in _SECTIONS.items()}
     cfg = TrainConfig(name=str(raw["name"]), model=model, summary=str(raw.get("summary", "")),
-                      licence=str(raw.get("licence", "")), seed=int(raw.get("seed", 0)),
+                      licence=str(raw.get("licence", "")), seed=seed,
                       source=source, arch=arch, **parts)
     validate(cfg)
     return cfg
@@ -347,6 +387,8 @@ def _validate_denoise(cfg: TrainConfig) -> None:
         raise UsageError(f"bad task.sigma_range {t.sigma_range}")
     if not 0.0 <= t.real_prob <= 1.0:
         raise UsageError(f"bad task.real_prob {t.real_prob}", "use a share in [0, 1], e.g. 0.5")
+    if t.kind == "gauss" and not 0 < t.sigma <= 255:
+        raise UsageError(f"bad task.sigma {t.sigma}", "a std in 8-bit units: 0 < sigma <= 255")
 
 
 def _validate_common(cfg: TrainConfig) -> None:
@@ -371,6 +413,15 @@ def _validate_common(cfg: TrainConfig) -> None:
         raise UsageError(f"unknown optim.loss '{cfg.optim.loss}'", "use sse or l1")
     if not 0.0 <= cfg.optim.ema < 1.0:
         raise UsageError(f"bad optim.ema {cfg.optim.ema}", "use a decay in [0, 1), e.g. 0.999 (0 = off)")
+    v, o = cfg.validation, cfg.optim
+    if d.limit < 0 or d.holdout < 0 or v.images < 0 or v.crop < 0 or v.every_steps < 0:
+        raise UsageError("data.limit, data.holdout and validation.images / crop / every_steps "
+                         "must not be negative (0 = off or all)")
+    if v.images and not v.sigmas:
+        raise UsageError("validation.sigmas is empty", "list the levels to watch, or set validation.images = 0")
+    if o.weight_decay < 0 or not all(0.0 <= b < 1.0 for b in o.betas):
+        raise UsageError(f"bad optim.weight_decay {o.weight_decay} or optim.betas {list(o.betas)}",
+                         "weight decay >= 0, betas in [0, 1), e.g. [0.9, 0.999]")
     if cfg.validation.bn_batches < 0:
         raise UsageError(f"bad validation.bn_batches {cfg.validation.bn_batches}",
                          "use a number of batches >= 0, e.g. 16 (0 = off)")

@@ -35,6 +35,7 @@ from n3cli.data.folder import list_images, load_training_bank, load_validation_i
 from n3cli.engine.device import huge_pages_for_tensors, keep_freed_host_memory, resolve_device
 from n3cli.engine.precision import resolve_autocast
 from n3cli.errors import CheckpointError, N3Error, UsageError
+from n3cli.io.atomic import writable_folder
 from n3cli.models.arch import get_arch
 from n3cli.models.blocks import LocalCNN, N3Block
 from n3cli.train import checkpoint as ckpt
@@ -242,6 +243,10 @@ class _Run:
                              "add --resume to continue it, or choose another --out")
         if opts.resume and not self.ckpt_path.exists():
             raise CheckpointError(f"no checkpoint to resume in {self.out}", "run without --resume first")
+        if info.is_main:  # before any work: not an OSError after hours of training
+            for folder, what in ((self.out, "--out"), (opts.export_to, "--export-to")):
+                if folder is not None:
+                    writable_folder(folder, what)
         setup_backends(device, cfg)
         self.t0 = time.monotonic()
         folders = [Path(p) for p in cfg.data.train]

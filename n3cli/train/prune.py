@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from n3cli.data.degrade import crop_batch, to_float
 from n3cli.data.folder import load_training_bank
 from n3cli.errors import UsageError
+from n3cli.io.atomic import writable_folder
 from n3cli.models.arch import get_arch
 from n3cli.models.blocks import LocalCNN
 from n3cli.models.n3net import N3Net
@@ -123,6 +124,7 @@ def prune(cfg: TrainConfig, teacher: Path, out: Path, crops: int = 48, seed: int
     if (Path(out) / f"{cfg.name}.json").exists():
         raise UsageError(f"{Path(out) / cfg.name}.json exists: pruning does not replace a model",
                          "choose another --out or remove it first")
+    writable_folder(out, "--out")
     teacher = build_verified(entry)
     torch.manual_seed(cfg.seed)
     student = get_arch(cfg.arch).build(cfg.model).eval()

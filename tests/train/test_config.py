@@ -55,8 +55,11 @@ def test_bundled_configs(name, channels):
 def test_overrides_and_errors(tmp_path):
     cfg_path = write_config(tmp_path / "c.toml", tmp_path)
     cfg = load_config(cfg_path, ["schedule.steps=9", "task.sigma=50", "data.train=[\"x\"]"])
-    assert cfg.schedule.steps == 9 and cfg.task.sigma == 50 and cfg.data.train == ("x",)
+    assert cfg.schedule.steps == 9 and cfg.task.sigma == 50
+    assert cfg.data.train == (str(Path.cwd() / "x"),)  # relative to the working directory, made absolute
     assert parse_override("runtime.amp=bf16") == ("runtime", "amp", "bf16")
+    assert parse_override(" optim . lr = 1e-4") == ("optim", "lr", 1e-4)
+    assert load_config(cfg_path, ["seed=3"]).seed == 3  # top-level keys too
     with pytest.raises(UsageError, match="unknown key"):
         load_config(cfg_path, ["optim.lrr=1"])
     with pytest.raises(UsageError, match="bad --set"):
@@ -72,10 +75,25 @@ def test_overrides_and_errors(tmp_path):
     for bad, message in [("optim.lr=abc", "lr must be a number, not 'abc'"),
                          ("schedule.steps=1.5", "steps must be a whole number"),
                          ("runtime.channels_last=1", "must be true or false"),
-                         ("data.crop=\"80\"", "crop must be a whole number")]:
+                         ("data.crop=\"80\"", "crop must be a whole number"),
+                         ("validation.sigmas=[\"a\"]", "sigmas must be a number, not 'a'"),
+                         ("task.sigma_range=[5.0]", "sigma_range must be a pair"),
+                         ("data.train=[1, 2]", "train must be a string"),
+                         ("optim.betas=[1.5, 2]", "optim.betas"), ("optim.weight_decay=-1", "weight_decay"),
+                         ("data.limit=-2", "must not be negative"), ("validation.images=-1", "must not be negative"),
+                         ("validation.sigmas=[]", "validation.sigmas is empty"), ("task.sigma=-25", "bad task.sigma"),
+                         ("seed=1.5", "seed must be a whole number"), ("seed.x=1", "top-level key, not a section"),
+                         ("steps=3", "bad --set")]:
         with pytest.raises(UsageError, match=message):
             load_config(cfg_path, [bad])
     assert load_config(cfg_path, ["optim.lr=1"]).optim.lr == 1.0  # an int where a float goes
+    from n3cli.train.config import config_from_dict
+
+    for raw, message in (({"name": "x", "task": 5}, r"\[task\] must be a table"),
+                         ({"name": "x", "model": "x"}, r"\[model\] must be a table"),
+                         ({"name": 5}, "name must be a string")):
+        with pytest.raises(UsageError, match=message):
+            config_from_dict(raw)
     (tmp_path / "named.toml").write_text(cfg_path.read_text().replace('name = "', 'name = "../', 1))
     with pytest.raises(UsageError, match="config name: invalid model name"):
         load_config(tmp_path / "named.toml")

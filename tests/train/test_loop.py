@@ -318,3 +318,14 @@ def test_bn_batches_calibrates_validation_and_an_early_export_only(tmp_path, tra
     assert not all(torch.equal(ed[k], cd[k]) for k in stats)
     with pytest.raises(UsageError, match="bn_batches"):
         load_config(cfg, ["validation.bn_batches=-1"])
+
+
+def test_unwritable_out_and_export_folders_fail_before_training(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
+    (tmp_path / "afile").write_text("x")
+    for kw, what in ((dict(out=tmp_path / "afile" / "sub"), "--out"),
+                     (dict(out=tmp_path / "ok", export_to=tmp_path / "afile" / "w"), "--export-to")):
+        opts = {"out": kw.pop("out"), **kw}
+        with pytest.raises(UsageError, match=f"{what} .* is not a writable folder"):
+            train(load_config(cfg), TrainOptions(device="cpu", progress=False, **opts))
+        assert not (tmp_path / "ok" / "tiny.safetensors").exists()  # nothing trained
