@@ -19,9 +19,14 @@ happily opens a 16-bit gray TIFF as if it were a Bayer raw), files LibRaw cannot
 from __future__ import annotations
 
 import io
+import logging
+import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -95,6 +100,30 @@ class RawMosaic:
         return self.visible.shape[1]
 
 
+@contextmanager
+def _quiet_decoders() -> Iterator[None]:
+    """Silence what LibRaw (C, straight to file descriptor 2) and tifffile (its logger) say
+    about a broken file: n3 reports it in its own one line."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    saved = None
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+    except (OSError, ValueError, AttributeError):  # no real stderr (embedded, captured): leave it
+        saved = None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+        logger.setLevel(level)
+
+
 def is_camera_raw(path_or_bytes: Path | str | bytes) -> bool:
     """True when LibRaw can open the content as a camera raw (any extension, or none).
 
@@ -105,7 +134,7 @@ def is_camera_raw(path_or_bytes: Path | str | bytes) -> bool:
         data = path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes).read_bytes()
         import rawpy
 
-        with rawpy.imread(io.BytesIO(data)) as rp:
+        with _quiet_decoders(), rawpy.imread(io.BytesIO(data)) as rp:
             rp.raw_type  # noqa: B018 - forces LibRaw to identify the file
         return not _ordinary_tiff(_tiff_tags(data))
     except Exception:  # noqa: BLE001 - unreadable, undecodable: either way not a raw
@@ -130,7 +159,8 @@ def read_raw(path: Path | str) -> RawMosaic:
     import rawpy
 
     try:
-        rp = rawpy.imread(io.BytesIO(data))
+        with _quiet_decoders():
+            rp = rawpy.imread(io.BytesIO(data))
     except (rawpy.LibRawError, ValueError, OSError) as err:
         raise ImageReadError(f"{path}: not a camera raw LibRaw can decode ({_libraw_reason(err)})") from None
     with rp:
@@ -138,7 +168,8 @@ def read_raw(path: Path | str) -> RawMosaic:
         if _ordinary_tiff(tags):
             raise ImageReadError(f"{path}: an ordinary TIFF image, not a camera raw: denoise it as an image")
         try:
-            return _mosaic(rp, tags, str(path))
+            with _quiet_decoders():  # LibRaw reports a short file itself while unpacking
+                return _mosaic(rp, tags, str(path))
         except ImageReadError:
             raise
         except rawpy.LibRawIOError:
@@ -326,7 +357,7 @@ def _tiff_tags(data: bytes) -> dict:
     try:
         import tifffile
 
-        with tifffile.TiffFile(io.BytesIO(data)) as tf:
+        with _quiet_decoders(), tifffile.TiffFile(io.BytesIO(data)) as tf:
             return _collect(tf)
     except Exception:  # noqa: BLE001 - a raw tifffile cannot parse: rawpy's view is all there is
         return {}

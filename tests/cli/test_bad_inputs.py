@@ -180,4 +180,10 @@ def test_real_camera_raw_is_refused_where_it_cannot_go(shared_file, tmp_path):
     p = subprocess.run([sys.executable, "-m", "n3cli", "upscale", str(raw), "--scale", "2", "-o", str(tmp_path / "x.png")],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "only n3 denoise reads raw files" in p.stderr
-    assert len(p.stderr.strip().splitlines()) == 1
+    assert len(p.stderr.strip().splitlines()) == 1    # A truncated raw: n3's one line, nothing from LibRaw or tifffile (which print their own).
+    short = tmp_path / "short.KDC"
+    short.write_bytes(raw.read_bytes()[:1000])
+    p = subprocess.run([sys.executable, "-m", "n3cli", "denoise", str(short), "--threads", "1"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and "truncated or corrupt raw file" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
