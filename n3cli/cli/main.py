@@ -71,6 +71,8 @@ class N3Group(click.Group):
             raise err if isinstance(err, OneLineUsageError) else OneLineUsageError(err) from None
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # `n3 ... | head`: the reader is gone; Click exits quietly
+            raise
         except Exception as err:
             # A bug: one line, not a traceback, unless asked for.
             if ctx.obj and ctx.obj.get("debug"):

@@ -187,3 +187,15 @@ def test_real_camera_raw_is_refused_where_it_cannot_go(shared_file, tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 1 and "truncated or corrupt raw file" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_a_closed_pipe_is_not_an_internal_error(tmp_path):
+    """`n3 denoise folder --dry-run | head -1`: the reader left; n3 stops without a word."""
+    for i in range(300):
+        save_gray(tmp_path / f"p{i:03d}.png", 4, 4)
+    p = subprocess.Popen([sys.executable, str(TINY_SCRIPT), "denoise", str(tmp_path), "--dry-run", "-s", "25"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()  # before n3 writes its plan
+    err = p.stderr.read()
+    p.wait(timeout=120)
+    assert "internal error" not in err and "Traceback" not in err, err
