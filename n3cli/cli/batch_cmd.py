@@ -193,11 +193,13 @@ def _run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any],
         ctx.exit(0)
         return
     report = merged
-    if single and report.items and report.items[0].status == "failed" and not as_json:
+    if single and report.items and report.items[0].status == "failed":
         err = report.items[0].error
         if err is not None and debug:
             raise err
         click.echo(f"n3: error: {report.items[0].reason}", err=True)
+        if as_json:  # the error line on stderr, the report on stdout
+            click.echo(json.dumps(report.to_dict(), indent=2))
         ctx.exit(report.items[0].exit_code or 1)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))

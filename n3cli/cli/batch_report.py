@@ -100,7 +100,10 @@ class ConsoleReporter(Reporter):
     def item_finished(self, result: ItemResult) -> None:
         if self.progress is not None and self._files is not None:
             self.progress.advance(self._files)
-        if self.quiet_items:
+        failed_in_batch = result.status not in ("ok", "skipped") and not self.single
+        if self.quiet_items:  # --json: the report has every item; failures are still said here
+            if failed_in_batch:
+                self._say_failed(result)
             return
         for note in result.notes:
             if GRAY_ON_COLOR_HINT in note:
@@ -114,9 +117,12 @@ class ConsoleReporter(Reporter):
                         f"{result.seconds:.1f} s)")
         elif result.status == "skipped":
             self._print(f"n3: skipped {result.input}: {result.reason}")
-        elif not self.single:
-            self._print(f"n3: failed {result.reason}" if result.input in result.reason
-                        else f"n3: failed {result.input}: {result.reason}")
+        elif failed_in_batch:
+            self._say_failed(result)
+
+    def _say_failed(self, result: ItemResult) -> None:
+        self._print(f"n3: failed {result.reason}" if result.input in result.reason
+                    else f"n3: failed {result.input}: {result.reason}")
 
 
 class PlainProgress:

@@ -113,6 +113,10 @@ def test_json_report_and_dry_run(tmp_path, tiny, run):
     assert failed["input"].endswith("b.png") and "not an image" in failed["reason"]
     ok = [i for i in doc["items"] if i["status"] == "ok"][0]
     assert ok["model"] == "tiny-s25" and ok["sigma"] == 25.0 and ok["sigma_source"] == "given"
+    assert "n3: failed" in r.stderr and "b.png" in r.stderr  # --json replaces the table, not the failures
+    r = run("denoise", tmp_path / "b.png", "-s", "25", "--json")  # one input: its error line, and the report
+    assert r.exit_code == 1 and r.stderr.startswith("n3: error:") and "not an image" in r.stderr
+    assert json.loads(r.stdout)["summary"]["failed"] == 1
 
 
 def test_batch_of_50_with_broken_files(tmp_path, tiny, run):
