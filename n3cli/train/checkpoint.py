@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from n3cli.errors import CheckpointError
+from n3cli.io.atomic import atomic_write
 
 FORMAT = "n3cli-train-checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -96,16 +95,8 @@ def save_checkpoint(path: Path, *, model_state: dict[str, torch.Tensor], optimiz
     tensors.update(rng_t)
     meta = {"format": FORMAT, "step": step, "identity": identity, "optimizer": opt_plain,
             "rng": rng_plain, "extra": extra or {}, "sha256": _digest(tensors)}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"n3cli": json.dumps(meta)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Atomic (a crash leaves the previous checkpoint), with an output's usual permissions.
+    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={"n3cli": json.dumps(meta)}))
 
 
 def load_checkpoint(path: Path, identity: dict[str, Any] | None = None,

@@ -242,7 +242,7 @@ class _Run:
             raise UsageError(f"{self.out} already holds a run",
                              "add --resume to continue it, or choose another --out")
         if opts.resume and not self.ckpt_path.exists():
-            raise CheckpointError(f"no checkpoint to resume in {self.out}", "run without --resume first")
+            raise UsageError(f"no checkpoint to resume in {self.out}", "run without --resume first")
         if info.is_main:  # before any work: not an OSError after hours of training
             for folder, what in ((self.out, "--out"), (opts.export_to, "--export-to")):
                 if folder is not None:

@@ -101,7 +101,7 @@ def test_corrupt_and_foreign_checkpoints(tmp_path, train_dir):
     assert res.exit_code == 1
     assert res.output.strip().startswith("n3: error: checkpoint") and "corrupt" in res.output
     assert len(res.output.strip().splitlines()) == 1
-    with pytest.raises(CheckpointError, match="no checkpoint"):
+    with pytest.raises(UsageError, match="no checkpoint"):  # asking to resume nothing: exit 2
         _run(cfg, tmp_path / "fresh", resume=True)
 
 
@@ -329,3 +329,12 @@ def test_unwritable_out_and_export_folders_fail_before_training(tmp_path, train_
         with pytest.raises(UsageError, match=f"{what} .* is not a writable folder"):
             train(load_config(cfg), TrainOptions(device="cpu", progress=False, **opts))
         assert not (tmp_path / "ok" / "tiny.safetensors").exists()  # nothing trained
+
+
+def test_checkpoints_get_an_outputs_usual_permissions(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
+    _run(cfg, tmp_path / "run")
+    umask = os.umask(0)
+    os.umask(umask)
+    ckpt_mode = (tmp_path / "run" / "checkpoint.safetensors").stat().st_mode & 0o777
+    assert ckpt_mode == 0o666 & ~umask == (tmp_path / "run" / "tiny.safetensors").stat().st_mode & 0o777
