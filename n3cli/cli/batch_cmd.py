@@ -156,8 +156,10 @@ def _run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any],
     if kw["dry_run"]:
         if dist.is_main:
             print_plan(full_plan, as_json)
-        # What the real run would say: an item it would refuse is a failure now too.
-        ctx.exit(1 if any(i.action == "fail" for i in full_plan.items) else 0)
+        # What the real run would say: an item it would refuse is a failure now too (for a
+        # single input, the real run's usage error).
+        refused = any(i.action == "fail" for i in full_plan.items)
+        ctx.exit((2 if single else 1) if refused else 0)
         return
     if single and plan.items[0].action == "fail":
         raise UsageError(plan.items[0].reason if str(plan.items[0].src) in plan.items[0].reason
@@ -182,8 +184,10 @@ def _run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any],
             reporter.stop()
             code = 128 + getattr(err, "signum", 2)
             done = partial.count("ok") if partial else 0
-            click.echo(f"n3: interrupted after {done} of {len(plan.items)} files; finished outputs are "
-                       "complete and kept, rerun the same command to resume", err=True)
+            skipped = partial.count("skipped") if partial else 0
+            already = f" ({skipped} already done)" if skipped else ""
+            click.echo(f"n3: interrupted after {done + skipped} of {len(plan.items)} files{already}; "
+                       "finished outputs are complete and kept, rerun the same command to resume", err=True)
             if as_json and partial is not None:
                 click.echo(json.dumps(partial.to_dict(), indent=2))
             ctx.exit(code)

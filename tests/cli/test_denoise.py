@@ -105,6 +105,8 @@ def test_json_report_and_dry_run(tmp_path, tiny, run):
     r = run("denoise", tmp_path, "--dry-run", "-s", "25")
     assert r.exit_code == 0 and "a_denoised.png" in r.stdout and "dry run" in r.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+    r = run("denoise", tmp_path / "a.png", "-s", "25", "-o", tmp_path / "a.png", "--dry-run")
+    assert r.exit_code == 2 and "would overwrite an input" in r.stdout  # as the real run: a usage error
     r = run("denoise", tmp_path, "-s", "25", "--json")
     assert r.exit_code == 1
     doc = json.loads(r.stdout)
