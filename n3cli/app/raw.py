@@ -142,8 +142,14 @@ class RawJob:
         img = Image(pixels=planes, bit_depth=16, format="raw")  # what the time estimate reads
         out, took, estimate = self.job.run_engine(model, desc, img, cond, name)
         mosaic = mosaic_from_planes(np.clip(out, 0.0, 1.0).transpose(2, 0, 1), raw)
-        write_dng(item.dst, mosaic, raw, noise_reduction_applied=1)
+        write_dng(item.dst, mosaic, raw, noise_reduction_applied=1, exif=not opts.strip_metadata)
         notes.append(f"noise {noise.describe()}")
+        if opts.strip_metadata:
+            notes.append("--strip-metadata: the DNG keeps the camera make and model (raw developers "
+                         "need them), not the date, exposure or lens")
+        if opts.fmt is not None:
+            notes.append(f"--format {opts.fmt} is for images: a raw's output is a DNG "
+                         "(--render tiff|png adds an sRGB rendering)")
         if opts.preview:
             notes.append("--preview makes sheets of images only: --render tiff|png shows a raw's result")
         if opts.sigma is not None:  # in a mixed batch it is for the images; say so here

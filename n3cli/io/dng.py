@@ -49,22 +49,25 @@ RENDER_PARAMS = {"output_bps": 16, "use_camera_wb": True, "no_auto_bright": True
 
 def write_dng(path: Path | str, mosaic: np.ndarray, raw: RawMosaic, *,
               noise_profile: Sequence[tuple[float, float]] | None = None,
-              noise_reduction_applied: float | None = None) -> Path:
+              noise_reduction_applied: float | None = None, exif: bool = True) -> Path:
     """Write ``mosaic`` (uint16 H x W, raw units, same size and CFA as ``raw``) as a DNG.
 
     ``noise_profile``: DNG NoiseProfile (a, b) pairs in normalised units, one pair for all
     planes, three (R, G, B), or four per CFA position (the two greens are averaged: DNG
     wants one pair per colour plane). The source's own profile is not carried: it stops
     being true once the mosaic is denoised. ``noise_reduction_applied``: 0 (none) .. 1 (full).
-    Written atomically; returns ``path``.
+    ``exif`` False leaves out the source's EXIF (date, exposure, ISO, lens); the camera's
+    make and model stay (raw developers pick their colour profile by them). Written
+    atomically; returns ``path``.
     """
     mosaic = np.asarray(mosaic)
     if mosaic.dtype != np.uint16 or mosaic.shape != raw.visible.shape:
         raise ValueError(f"mosaic must be uint16 {raw.visible.shape}, got {mosaic.dtype} {mosaic.shape}")
-    tags = dng_tags(raw, noise_profile=noise_profile, noise_reduction_applied=noise_reduction_applied)
-    exif = _exif_entries(raw.metadata)
+    tags = dng_tags(raw, noise_profile=noise_profile, noise_reduction_applied=noise_reduction_applied,
+                    exif=exif)
+    entries = _exif_entries(raw.metadata) if exif else []
     # tifffile checks the DateTime format itself; a malformed source date is just left out.
-    date = raw.metadata.datetime if _EXIF_DATE.fullmatch(raw.metadata.datetime or "") else None
+    date = raw.metadata.datetime if exif and _EXIF_DATE.fullmatch(raw.metadata.datetime or "") else None
 
     def write(tmp: str) -> None:
         import tifffile
@@ -74,13 +77,13 @@ def write_dng(path: Path | str, mosaic: np.ndarray, raw: RawMosaic, *,
         tifffile.imwrite(tmp, mosaic, photometric="cfa", subfiletype=0, compression=None,
                          rowsperstrip=_rows_per_strip(mosaic.shape[1]), metadata=None,
                          software=f"n3cli {__version__}", datetime=date, extratags=tags)
-        if exif:
-            _append_exif_ifd(tmp, exif)
+        if entries:
+            _append_exif_ifd(tmp, entries)
 
     return atomic_write(path, write)
 
 
-def dng_tags(raw: RawMosaic, *, noise_profile=None, noise_reduction_applied=None) -> list[tuple]:
+def dng_tags(raw: RawMosaic, *, noise_profile=None, noise_reduction_applied=None, exif: bool = True) -> list[tuple]:
     """The ``extratags`` (tifffile form) of :func:`write_dng`."""
     meta = raw.metadata
     make = _ascii(meta.make) or "Unknown"
@@ -105,7 +108,7 @@ def dng_tags(raw: RawMosaic, *, noise_profile=None, noise_reduction_applied=None
         (50728, "2I", 3, _rationals(meta.as_shot_neutral or (1.0, 1.0, 1.0), 1000000), True),
         (50778, "H", 1, meta.illuminant if meta.color_matrix is not None else D65, True),
     ]
-    if _exif_entries(meta):
+    if exif and _exif_entries(meta):
         tags.append((_EXIF_PLACEHOLDER, "I", 1, 0, True))  # becomes ExifIFD: _append_exif_ifd
     if noise_reduction_applied is not None:
         if not 0 <= float(noise_reduction_applied) <= 1:

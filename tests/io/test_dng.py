@@ -147,6 +147,18 @@ def test_kdc_dng_tags(kdc_dng):
     assert exif["ExposureTime"] == (87, 20000) and exif["FNumber"] == (31, 5) and exif["FocalLength"] == (37, 1)
 
 
+def test_dng_without_exif_keeps_the_camera(kdc, tmp_path):
+    """--strip-metadata: no EXIF IFD and no date; make and model stay (developers need them)."""
+    raw = read_raw(kdc)
+    path = write_dng(tmp_path / "bare.dng", raw.visible, raw, exif=False)
+    with tifffile.TiffFile(path) as tf:
+        value = {t.code: t.value for t in tf.pages.first.tags}
+    assert 34665 not in value and 306 not in value
+    assert value[271] == "Eastman Kodak Company" and value[50708]
+    with rawpy.imread(str(path)) as rp:
+        assert rp.raw_image_visible.shape == raw.visible.shape
+
+
 def test_optional_tags_and_bad_arguments(tmp_path):
     src = _synthetic("BGGR", (20, 24))
     plain = write_dng(tmp_path / "plain.dng", src.visible, src)
