@@ -218,7 +218,7 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
             raise
     console.print(_table(results, per_image, limit is not None))
     if json_out is not None:
-        payload = [{**r.to_dict(), **paper_reference(r, limit is not None)} for r in results]
+        payload = [{**r.to_dict(), **paper_reference(r, limit is not None), "limit": limit} for r in results]
         _write_json(json_out, payload[0] if len(payload) == 1 else {"results": payload})
 
 
@@ -275,7 +275,7 @@ def _eval_sr(dataset: str, scale: str | None, model_name: str, data_dir: Path | 
                 table.add_row(f"  {im.name}", "", "", "", f"{im.psnr:.3f}", f"{im.ssim:.4f}", f"{im.seconds:.2f}")
     console.print(table)
     if json_out is not None:
-        payload = [r.to_dict() for r in results]
+        payload = [{**r.to_dict(), "limit": limit} for r in results]  # limit: first images only
         _write_json(json_out, payload[0] if len(payload) == 1 else {"results": payload})
 
 
@@ -331,7 +331,7 @@ def _eval_raw(dataset: str, noise: str | None, tone: bool, model_name: str, data
                 table.add_row(f"  {im}", "", "", f"{v:.3f}")
     console.print(table)
     if json_out is not None:
-        _write_json(json_out, r.to_dict())
+        _write_json(json_out, {**r.to_dict(), "limit": limit})
 
 
 def _model_raw_denoiser(name: str, device: str, ensemble: int, precision: str):

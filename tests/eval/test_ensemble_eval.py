@@ -18,6 +18,7 @@ def test_eval_ensemble_two_images_bundled_model(set12):
     assert res.exit_code == 0, res.output
     ens = json.loads(res.stdout)
     assert plain["ensemble"] == 1 and ens["ensemble"] == 4
+    assert plain["limit"] == 2 and plain["diff_to_paper"] is None  # a partial run says so
     # Same noise (same seed), different estimator: the scores differ, by a fraction of a dB.
     assert ens["mean_psnr"] != plain["mean_psnr"]
     assert abs(ens["mean_psnr"] - plain["mean_psnr"]) < 1.0
