@@ -114,6 +114,9 @@ def prune(cfg: TrainConfig, teacher: Path, out: Path, crops: int = 48, seed: int
     trained ``teacher`` model (its .json or .safetensors, the two side by side), refit to it
     on ``crops`` training crops (see the module docstring). Raises ``UsageError`` when the
     two differ in more than width and weight-free settings."""
+    if Path(teacher).suffix.lower() not in (".json", ".safetensors"):
+        raise UsageError(f"--from {teacher}: not a model file",
+                         "give a trained model's .json or .safetensors (n3 writes the two side by side)")
     entry = read_entry(Path(teacher).with_suffix(".json"), "file")
     if entry.spec.arch != cfg.arch:
         raise UsageError(f"the teacher is a '{entry.spec.arch}' model, the config builds '{cfg.arch}'")

@@ -144,3 +144,6 @@ def test_cli_prunes_then_train_starts_from_it(teacher, tmp_path, run):
             "--set", "model.depth=3")
     assert r.exit_code != 0 and r.stderr.startswith("n3: error:") and "Traceback" not in r.output
     assert "depth" in r.stderr  # the .safetensors path found its JSON; the refusal is the depth
+    (tmp_path / "afile").write_text("x")
+    r = run("prune", "--config", config, "--from", tmp_path / "afile", "--out", tmp_path / "r")
+    assert r.exit_code == 2 and "not a model file" in r.stderr
