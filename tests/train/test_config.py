@@ -102,10 +102,10 @@ def test_overrides_and_errors(tmp_path):
 @pytest.mark.parametrize("name", ["val", "BSD68", "Set12", "Set5/HR", "Urban100/image_SRF_4"])
 def test_test_set_folders_are_refused(tmp_path, name):
     folder = make_images(tmp_path / name, count=1)
-    with pytest.raises(UsageError, match="test set|holds test images"):
+    with pytest.raises(UsageError, match="test set"):
         load_training_bank([folder], "gray", 40)
     (tmp_path / "mydata").symlink_to(folder)  # reported by what it is, not by the link's name
-    with pytest.raises(UsageError, match="test set|holds test images"):
+    with pytest.raises(UsageError, match="test set"):
         load_training_bank([tmp_path / "mydata"], "gray", 40)
 
 
