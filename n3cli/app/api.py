@@ -98,7 +98,7 @@ def denoise(image: np.ndarray, sigma: float | None = None, model: str = "auto", 
     same shape as given.
     """
     from n3cli.app.batch import check_sigma
-    from n3cli.data.estimate import TooSmallError, estimate_sigma
+    from n3cli.data.estimate import TooSmallError, check_sigma_value, estimate_sigma
     from n3cli.engine import restore_image, sigma_conditions
     from n3cli.engine.runner import GRAY_ON_COLOR_STRATEGIES
     from n3cli.weights import choose_model, load_model
@@ -108,9 +108,7 @@ def denoise(image: np.ndarray, sigma: float | None = None, model: str = "auto", 
     if gray_on_color not in GRAY_ON_COLOR_STRATEGIES:
         raise UsageError(f"gray_on_color {gray_on_color!r} must be one of {', '.join(GRAY_ON_COLOR_STRATEGIES)}")
     if sigma is not None:
-        level = _number(sigma, "sigma")
-        if not 0 < level <= 255:
-            raise UsageError(f"sigma {sigma} is out of range", "it is a std in 8-bit units: 0 < sigma <= 255")
+        level = check_sigma_value(_number(sigma, "sigma"))
     else:
         try:
             level = estimate_sigma(a)

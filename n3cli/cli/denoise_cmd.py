@@ -60,9 +60,9 @@ def parse_sigma(value: str | None) -> float | None:
     except ValueError:
         raise UsageError(f"--sigma '{value}' is not a number",
                          "give the noise std in 8-bit units (e.g. 25) or auto") from None
-    if not 0 < sigma <= 255 or sigma != sigma:
-        raise UsageError(f"--sigma {value} is out of range", "it is a std in 8-bit units: 0 < sigma <= 255")
-    return sigma
+    from n3cli.data.estimate import check_sigma_value  # numpy only
+
+    return check_sigma_value(sigma, "--sigma")
 
 
 @click.command("denoise", epilog=EPILOG, short_help="Denoise images (files or folders).")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from n3cli.data.testsets import DATASETS, PAPER_ORDER, PROTOCOLS
+from n3cli.data.testsets import DATASETS, PAPER_ORDER, PROTOCOLS, check_limit
 from n3cli.cli.options import GRAY_ON_COLOR_CHOICES, PRECISION_CHOICES, SR_DATASET_CHOICES, SR_SCALE_CHOICES
 from n3cli.errors import UsageError
 
@@ -142,8 +142,7 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
         raise UsageError("--noise and --tone are for --task raw")
     if task != "denoise" and sigma is not None:  # sr has no noise; raw noise is a,b
         raise UsageError("--sigma is for --task denoise", "--task raw takes --noise a,b" if task == "raw" else None)
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be at least 1, not {limit}")
+    check_limit(limit)  # before any model is loaded
     if task != "sr" and scale is not None:
         raise UsageError("--scale is for --task sr")
     if task != "denoise" and protocol != "paper":  # sr and raw have one protocol each
@@ -161,8 +160,10 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
                  precision, per_image)
         return
     dataset = dataset or "set12"
-    if sigma is not None and not 0 < sigma <= 255:
-        raise UsageError(f"--sigma {sigma:g} is out of range", "it is a std in 8-bit units: 0 < sigma <= 255")
+    if sigma is not None:
+        from n3cli.data.estimate import check_sigma_value  # numpy only
+
+        check_sigma_value(sigma, "--sigma")
     if dataset not in DATASETS + ("all",):  # urban100 is both a denoising and an SR set
         raise UsageError(f"{dataset} is a super-resolution test set", "add --task sr")
     from n3cli.engine import resolve_device

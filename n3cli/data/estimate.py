@@ -34,6 +34,15 @@ class TooSmallError(ValueError):
     """The image has too few pixels for any estimate."""
 
 
+def check_sigma_value(sigma: float, label: str = "sigma") -> float:
+    """A noise level given by the user: a std in 8-bit units, 0 < sigma <= 255 (NaN is not)."""
+    from n3cli.errors import UsageError
+
+    if not 0 < sigma <= 255:
+        raise UsageError(f"{label} {sigma:g} is out of range", "it is a std in 8-bit units: 0 < sigma <= 255")
+    return sigma
+
+
 def _as_hwc(image: np.ndarray) -> np.ndarray:
     # float32 stays float32: a 100 MP photo in float64 would cost 2.4 GB for nothing;
     # the patch matrices, which are small, are promoted instead.

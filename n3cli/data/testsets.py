@@ -82,13 +82,16 @@ def list_images(ts: DatasetSpec, data_dir: Path | None = None) -> list[Path]:
     return files
 
 
+def check_limit(limit: int | None) -> None:
+    """``--limit``: None (every image) or a whole number >= 1."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise UsageError(f"--limit must be at least 1, not {limit}")
+
+
 def first_images(files: list[Path], limit: int | None) -> list[Path]:
     """The first ``limit`` of ``files`` (``--limit``; None: all of them)."""
-    if limit is None:
-        return files
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise UsageError(f"--limit must be at least 1, not {limit}")
-    return files[:limit]
+    check_limit(limit)
+    return files if limit is None else files[:limit]
 
 
 def to_gray_paper(img: Image.Image) -> Image.Image:

@@ -125,7 +125,8 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         dst = _destination(src, root, out, out_is_dir, opts, is_raw)
         plan.items.append(PlanItem(src, dst, extras=_side_outputs(dst, is_raw, opts)))
         _check_kind(plan.items[-1], is_raw, opts.raw_only)
-    if _check_items(plan, opts) == len(plan.items) > 1:  # the request itself is the mistake
+    overwrites = _check_items(plan, opts)
+    if len(plan.items) > 1 and overwrites == len(plan.items):  # the request itself is the mistake
         raise UsageError(f"every output would overwrite its input ({plan.items[0].dst} and "
                          f"{len(plan.items) - 1} more)", "use --suffix, -o another folder, or --in-place")
     return plan
