@@ -35,9 +35,11 @@ from n3cli.errors import N3Error, UsageError
               help="Validation (monitoring) image folder, replacing validation.folder.")
 @click.option("--export-to", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write the trained model into this folder (e.g. weights/).")
-@click.option("--init", "init", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="Fine-tune: start from this model's .safetensors (same architecture); with "
-                   "--resume the checkpoint's weights are used instead.")
+@click.option("--init", "init", type=click.Path(dir_okay=False, exists=True, path_type=Path), multiple=True,
+              help="Fine-tune: start from this model's .safetensors (same architecture); given "
+                   "twice or more, from the average of the models (runs from one start; add "
+                   "--set schedule.steps=0 to only re-measure BatchNorm); with --resume the "
+                   "checkpoint's weights are used instead.")
 @click.option("--reschedule", is_flag=True,
               help="With --resume: accept a changed [schedule] (e.g. --set schedule.steps=N to fit the "
                    "time left); the learning rate follows the new schedule from the step reached.")
@@ -45,7 +47,7 @@ from n3cli.errors import N3Error, UsageError
 def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes: float | None,
                   max_steps: int | None, device: str, overrides: tuple[str, ...],
                   data_dirs: tuple[Path, ...], val_dir: Path | None, export_to: Path | None,
-                  init: Path | None, reschedule: bool, quiet: bool) -> None:
+                  init: tuple[Path, ...], reschedule: bool, quiet: bool) -> None:
     """Train an N3Net denoiser from a TOML config (resumable, torchrun-aware).
 
     \b
@@ -68,7 +70,7 @@ def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes
     if reschedule and not resume:
         raise UsageError("--reschedule changes the schedule of a run being resumed", "add --resume")
     opts = TrainOptions(out=out or Path("runs") / cfg.name, resume=resume, device=device,
-                        max_minutes=max_minutes, max_steps=max_steps, export_to=export_to, init=init,
+                        max_minutes=max_minutes, max_steps=max_steps, export_to=export_to, init=init or None,
                         command="n3 train " + shlex.join(sys.argv[1:] if sys.argv[1:2] != ["train"]
                                                          else sys.argv[2:]),
                         progress=not quiet, reschedule=reschedule)

@@ -401,8 +401,11 @@ def _validate_common(cfg: TrainConfig) -> None:
         raise UsageError("data.crop, data.sweeps and optim.batch_size must be positive")
     if s.kind not in ("epoch-exp", "exp"):
         raise UsageError(f"unknown schedule '{s.kind}'", "use epoch-exp or exp")
-    if s.kind == "exp" and s.steps < 1:
-        raise UsageError("schedule kind exp needs schedule.steps >= 1")
+    # steps = 0 with a BatchNorm phase: only re-measure the statistics (e.g. of --init A
+    # --init B, the average of two runs).
+    if s.kind == "exp" and (s.steps < 0 or s.steps == 0 and s.bn_steps < 1):
+        raise UsageError("schedule kind exp needs schedule.steps >= 1 "
+                         "(or 0 with schedule.bn_steps >= 1: BatchNorm statistics only)")
     if s.kind == "epoch-exp" and s.epochs < 1:
         raise UsageError("schedule kind epoch-exp needs schedule.epochs >= 1")
     if not (math.isfinite(cfg.optim.lr) and cfg.optim.lr > 0 and s.lr_end > 0):

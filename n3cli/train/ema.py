@@ -89,3 +89,23 @@ class WeightAverage:
         """Go back to a :meth:`clone_state` copy."""
         shadow, self.updates = snapshot
         self.shadow = {k: v.clone() for k, v in shadow.items()}
+
+
+def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of state dicts with the same keys (a uniform "model soup").
+
+    Runs fine-tuned from one set of weights stay in one basin, where the mean of their
+    weights usually scores at least as well as either; BatchNorm statistics of the mean
+    are only approximate, so re-measure them (``schedule.bn_steps``). Integer buffers
+    (step counters) are the first state's.
+    """
+    if len(states) == 1:
+        return states[0]
+    out = {}
+    for key, first in states[0].items():
+        if first.is_floating_point():
+            total = torch.stack([s[key].double() for s in states]).mean(0)
+            out[key] = total.to(first.dtype)
+        else:
+            out[key] = first
+    return out

@@ -25,7 +25,7 @@ import types
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -42,7 +42,7 @@ from n3cli.train import checkpoint as ckpt
 from n3cli.train.config import OptimConfig, TrainConfig, identity, to_toml, with_num_images
 from n3cli.engine.distributed import DistInfo, init_distributed, shutdown
 from n3cli.train.distributed import any_rank, mean_over_ranks
-from n3cli.train.ema import WeightAverage
+from n3cli.train.ema import WeightAverage, average_states
 from n3cli.train.export import curve_summary, model_card, write_card
 from n3cli.weights.store import save_model
 from n3cli.train.progress import Reporter
@@ -73,7 +73,9 @@ class TrainOptions:
     max_minutes: float | None = None
     max_steps: int | None = None  # stop once this many steps (in total) are done
     export_to: Path | None = None
-    init: Path | None = None  # start from these weights (safetensors of the same architecture)
+    # Start from these weights (safetensors of the same architecture); several files: from
+    # their average (a "model soup" of runs from one start; re-measure BatchNorm after it).
+    init: Path | Sequence[Path] | None = None
     # With resume: accept a changed [schedule] (e.g. fewer steps to fit the time left); the
     # learning rate follows the new schedule from the step reached.
     reschedule: bool = False
@@ -264,8 +266,9 @@ class _Run:
                 # bn1 exists only for checkpoint compatibility and is never applied: no
                 # gradient ever reaches it (DDP would wait for one and fail).
                 m.bn1.requires_grad_(False)
-        if opts.init is not None and not opts.resume:
-            self._init_from(opts.init)
+        inits = [opts.init] if isinstance(opts.init, (str, Path)) else list(opts.init or ())
+        if inits and not opts.resume:
+            self._init_from([Path(p) for p in inits])
         self.autocast = resolve_autocast(cfg.runtime.amp, device)  # "auto" decided here
         if self.autocast == "bf16":
             keep_n3_fp32(self.model)
@@ -322,8 +325,10 @@ class _Run:
         self.history = extra.get("history", self.history)
         return state["ema"], int(extra.get("ema_updates", 0))
 
-    def _init_from(self, path: Path) -> None:
-        """Fine-tuning: load a trained model's weights (strict) before the first step.
+    def _init_from(self, paths: list[Path]) -> None:
+        """Fine-tuning: load a trained model's weights (strict) before the first step; with
+        several files, their element-wise mean (integer buffers such as BatchNorm's step
+        counters: the first file's).
 
         A file that cannot be read or does not fit is the command line's fault (exit 2).
         """
@@ -333,16 +338,19 @@ class _Run:
         from n3cli.errors import WeightsError
         from n3cli.weights.store import check_state_dict
 
-        try:
-            state = load_file(str(path))
-            check_state_dict(self.model, state, str(path))
-        except (OSError, SafetensorError) as err:
-            raise UsageError(f"cannot start from {path}: {str(err).splitlines()[0]}",
-                                  "--init needs a .safetensors model of the same config") from None
-        except WeightsError as err:
-            raise UsageError(f"{path} does not match the config's architecture: {err.message}",
-                                  "--init needs a .safetensors model of the same config") from None
-        self.model.load_state_dict(state, strict=True)
+        hint = "--init needs a .safetensors model of the same config"
+        states = []
+        for path in paths:
+            try:
+                state = load_file(str(path))
+                check_state_dict(self.model, state, str(path))
+            except (OSError, SafetensorError) as err:
+                raise UsageError(f"cannot start from {path}: {str(err).splitlines()[0]}", hint) from None
+            except WeightsError as err:
+                raise UsageError(f"{path} does not match the config's architecture: {err.message}",
+                                 hint) from None
+            states.append(state)
+        self.model.load_state_dict(average_states(states), strict=True)
 
     def _save(self) -> None:
         if not self.info.is_main:
