@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from n3cli.data.testsets import DATASETS, PAPER_ORDER, PROTOCOLS, check_limit
+from n3cli.data.testsets import DATASETS, PAPER_ORDER, PROTOCOLS, check_limit, dataset_spec
 from n3cli.cli.options import GRAY_ON_COLOR_CHOICES, PRECISION_CHOICES, SR_DATASET_CHOICES, SR_SCALE_CHOICES
 from n3cli.errors import UsageError
 
@@ -26,6 +26,7 @@ Examples:
   n3 eval --dataset set12 --sigma 25 --protocol real     noisy input clipped to 8 bits, like real files
   n3 eval --dataset cbsd68 --sigma 25 --gray-on-color rgb --limit 10
   n3 eval --dataset set12 --sigma 25 --ensemble 8        self-ensemble of 8 flips/rotations
+  n3 eval --dataset val32 --sigma 25 --model my-run       compare models off the test sets
   n3 eval --task sr --dataset set5 --scale 2             the bundled n3net-sr, Y PSNR (Table 5)
   n3 eval --task sr --dataset all --model bicubic        the bicubic baseline on Set5/Urban100/B100
   n3 eval --task raw --dataset bsd68 --model n3net-blind Poisson-Gaussian grid, sigma-map baseline
@@ -103,7 +104,8 @@ def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -
                    "raw: Poisson-Gaussian noise a*x + b on gray planes (spec section 5).")
 @click.option("--dataset", "-d", type=click.Choice(DATASETS + SR_DATASET_CHOICES + ("all",)), default=None,
               help="Test set (default set12, or set5 for --task sr); 'all' = Set12, BSD68, Urban100 with "
-                   "one noise stream (sr: Set5, Urban100, B100).")
+                   "one noise stream (sr: Set5, Urban100, B100); val32 / cval32 (gray / colour): "
+                   "the 32 BSDS500 val images outside BSD68, to choose between models.")
 @click.option("--scale", type=click.Choice(["2", "3", "4", "all"]), default=None,
               help="--task sr: upscaling factor (default all three).")
 @click.option("--sigma", "-s", type=float, default=None,
@@ -123,7 +125,7 @@ def _table(results, per_image: bool, limited: bool, interrupted: bool = False) -
                    "PNGs, 8-bit output.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:i] or mps.")
 @click.option("--gray-on-color", type=click.Choice(GRAY_ON_COLOR_CHOICES), default="rgb",
-              show_default=True, help="How a gray model runs on colour images (cbsd68).")
+              show_default=True, help="How a gray model runs on colour images (cbsd68, cval32).")
 @click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
               help="Average over this many flips/rotations of each image (n times slower).")
 @click.option("--noise", metavar="A,B", default=None,
@@ -179,7 +181,7 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
     if model_name == "auto":
         if sigma is None:
             raise UsageError("--model auto needs --sigma", "e.g. --sigma 25, or name a model")
-        model_name = choose_model(sigma, color=dataset == "cbsd68")
+        model_name = choose_model(sigma, color=dataset_spec(dataset).color if dataset != "all" else False)
         console.print(f"model: {model_name} (auto)")
     dev = resolve_device(device)
     model, spec = load_model(model_name, dev)

@@ -2,7 +2,8 @@
 
 Layout: ``Set12/*.png`` (gray), ``CBSD68/*.png`` (colour, named by BSDS id),
 ``BSD68/*.png`` (DnCNN's MATLAB-gray PNGs, "kair" protocol only),
-``Urban100/image_SRF_4/*_HR.png`` (colour).
+``Urban100/image_SRF_4/*_HR.png`` (colour); ``BSDS500/data/images/val/*.jpg`` less the
+CBSD68 ids for the validation sets ``val32`` / ``cval32``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from n3cli.errors import ImageReadError, UsageError
 #: The paper's gray conversion (spec section 3): PIL ``convert('L', matrix)``.
 PAPER_GRAY_MATRIX = (0.2989, 0.5870, 0.1140, 0)
 
-DATASETS = ("set12", "bsd68", "urban100", "cbsd68")
+DATASETS = ("set12", "bsd68", "urban100", "cbsd68", "val32", "cval32")
+#: Not test sets: the 32 BSDS500 "val" images that BSD68 / CBSD68 leave out. No bundled
+#: denoiser trains on them (BSDS500 train + test), so models are compared there (gray /
+#: colour), never on the test sets.
+VALIDATION_SETS = ("val32", "cval32")
 #: ``--dataset all``: the paper's order, one noise stream through all three.
 PAPER_ORDER = ("set12", "bsd68", "urban100")
 #: paper: float noise and output; real: the paper's noise stream, the noisy image clipped and
@@ -36,6 +41,7 @@ class DatasetSpec:
     pattern: str
     color: bool  # images are evaluated in RGB
     gray: str = "none"  # "paper": PIL matrix conversion; "libpng": OpenCV's imread (kair); "none"
+    exclude: str = ""  # a folder (relative to the data root) whose file names are left out
 
 
 def dataset_spec(name: str, protocol: str = "paper") -> DatasetSpec:
@@ -51,6 +57,8 @@ def dataset_spec(name: str, protocol: str = "paper") -> DatasetSpec:
         "urban100": DatasetSpec("urban100", "Urban100/image_SRF_4", "*_HR.png", False,
                             "libpng" if kair else "paper"),
         "cbsd68": DatasetSpec("cbsd68", "CBSD68", "*.png", True),
+        "val32": DatasetSpec("val32", "BSDS500/data/images/val", "*.jpg", False, "paper", "CBSD68"),
+        "cval32": DatasetSpec("cval32", "BSDS500/data/images/val", "*.jpg", True, "none", "CBSD68"),
     }
     if name not in table:
         raise UsageError(f"unknown dataset '{name}'", f"use one of {', '.join(DATASETS)}")
@@ -76,9 +84,17 @@ def list_images(ts: DatasetSpec, data_dir: Path | None = None) -> list[Path]:
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     folder = root / ts.folder
     files = sorted(folder.glob(ts.pattern), key=lambda p: p.name)
+    if ts.exclude:
+        # Without the list of test images the "validation" set could hold them: refuse.
+        left_out = {p.stem for p in (root / ts.exclude).glob("*.png")}
+        if not left_out:
+            raise UsageError(f"{ts.name} leaves out the {ts.exclude} test images, and there are "
+                             f"none in {root / ts.exclude}", f"put {ts.exclude}/ beside {ts.folder.split('/')[0]}/")
+        files = [f for f in files if f.stem not in left_out]
     if not files:
         raise UsageError(f"no {ts.name} images in {folder}",
-                         "check --data-dir (expects Set12/, CBSD68/, BSD68/, Urban100/image_SRF_4/)")
+                         "check --data-dir (expects Set12/, CBSD68/, BSD68/, Urban100/image_SRF_4/, "
+                         "BSDS500/data/images/val/)")
     return files
 
 

@@ -69,3 +69,25 @@ def test_kair_urban100_gray_matches_opencv(shared_file):
     assert hashlib.sha256(gray[..., 0].tobytes()).hexdigest() == OPENCV_IMG001_GRAY
     paper = load_test_image(path, dataset_spec("urban100", "paper"))
     assert not np.array_equal(paper, gray)  # the two protocols really differ
+
+
+def test_validation_sets_leave_out_the_test_images(tmp_path):
+    val = tmp_path / "BSDS500" / "data" / "images" / "val"
+    val.mkdir(parents=True)
+    rgb = np.random.default_rng(1).integers(0, 256, (8, 6, 3), dtype=np.uint8)
+    for stem in ("100", "200", "300"):
+        Image.fromarray(rgb).save(val / f"{stem}.jpg")
+    with pytest.raises(UsageError, match="leaves out the CBSD68 test images"):
+        list_images(dataset_spec("val32"), tmp_path)  # no list of test images: refused
+    (tmp_path / "CBSD68").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "CBSD68" / "200.png")
+    for name, channels in (("val32", 1), ("cval32", 3)):
+        files = list_images(dataset_spec(name), tmp_path)
+        assert [p.stem for p in files] == ["100", "300"]
+        assert load_test_image(files[0], dataset_spec(name)).shape == (8, 6, channels)
+
+
+def test_shared_val32_is_disjoint_from_cbsd68(shared_dir):
+    files = list_images(dataset_spec("val32"), shared_dir / "datasets")
+    tests = {p.stem for p in (shared_dir / "datasets" / "CBSD68").glob("*.png")}
+    assert len(files) == 32 and len(tests) == 68 and not tests & {p.stem for p in files}
