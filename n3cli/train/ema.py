@@ -94,9 +94,10 @@ class WeightAverage:
 def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Element-wise mean of state dicts with the same keys (a uniform "model soup").
 
-    Runs fine-tuned from one set of weights stay in one basin, where the mean of their
-    weights usually scores at least as well as either; BatchNorm statistics of the mean
-    are only approximate, so re-measure them (``schedule.bn_steps``). Integer buffers
+    Runs fine-tuned from one set of weights tend to stay in one basin, where the mean of
+    their weights can score better than either (Wortsman et al. 2022, "Model soups");
+    compare it with them on a validation set (``n3 eval --dataset val32``). BatchNorm
+    statistics of the mean are only approximate: re-measure them (``schedule.bn_steps``). Integer buffers
     (step counters) are the first state's.
     """
     if len(states) == 1:
