@@ -20,11 +20,10 @@ from n3cli.errors import ImageReadError, UsageError
 #: The paper's gray conversion (spec section 3): PIL ``convert('L', matrix)``.
 PAPER_GRAY_MATRIX = (0.2989, 0.5870, 0.1140, 0)
 
+#: The last two are not test sets: val32 / cval32 (gray / colour) are the 32 BSDS500 "val"
+#: images that BSD68 / CBSD68 leave out. No bundled denoiser trains on them (BSDS500
+#: train + test), so models are compared there, never on the test sets.
 DATASETS = ("set12", "bsd68", "urban100", "cbsd68", "val32", "cval32")
-#: Not test sets: the 32 BSDS500 "val" images that BSD68 / CBSD68 leave out. No bundled
-#: denoiser trains on them (BSDS500 train + test), so models are compared there (gray /
-#: colour), never on the test sets.
-VALIDATION_SETS = ("val32", "cval32")
 #: ``--dataset all``: the paper's order, one noise stream through all three.
 PAPER_ORDER = ("set12", "bsd68", "urban100")
 #: paper: float noise and output; real: the paper's noise stream, the noisy image clipped and

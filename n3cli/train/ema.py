@@ -97,8 +97,8 @@ def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
     Runs fine-tuned from one set of weights tend to stay in one basin, where the mean of
     their weights can score better than either (Wortsman et al. 2022, "Model soups");
     compare it with them on a validation set (``n3 eval --dataset val32``). BatchNorm
-    statistics of the mean are only approximate: re-measure them (``schedule.bn_steps``). Integer buffers
-    (step counters) are the first state's.
+    statistics of the mean are only approximate: re-measure them (``schedule.bn_steps``).
+    Integer buffers (step counters) are the first state's.
     """
     if len(states) == 1:
         return states[0]
