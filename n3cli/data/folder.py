@@ -34,8 +34,11 @@ def check_training_folder(folder: Path) -> None:
     """Refuse a folder that is (or lies inside) a test set (symlinks resolved)."""
     real = Path(folder).resolve()
     if real.name.lower() == "val":
-        raise UsageError(f"refusing to train on '{folder}': a 'val' folder is a test set",
-                         "BSDS500 val holds the BSD68 test images; train on train + test")
+        # BSDS500 val holds BSD68/CBSD68, and its other 32 images are the validation set
+        # the bundled denoisers are chosen on (n3 eval --dataset val32).
+        raise UsageError(f"refusing to train on '{folder}': a 'val' folder holds test set images",
+                         "BSDS500 val holds the BSD68 test images and the val32 validation "
+                         "images; train on train + test")
     hit = next((p.name for p in (real, *real.parents) if p.name.lower() in TEST_SET_DIRS), None)
     if hit is not None:
         raise UsageError(f"refusing to train on '{folder}': '{hit}' is a test set",

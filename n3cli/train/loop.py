@@ -327,8 +327,7 @@ class _Run:
 
     def _init_from(self, paths: list[Path]) -> None:
         """Fine-tuning: load a trained model's weights (strict) before the first step; with
-        several files, their element-wise mean (integer buffers such as BatchNorm's step
-        counters: the first file's).
+        several files, their mean (:func:`average_states`).
 
         A file that cannot be read or does not fit is the command line's fault (exit 2).
         """
