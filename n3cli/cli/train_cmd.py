@@ -16,6 +16,22 @@ import click
 from n3cli.errors import N3Error, UsageError
 
 
+def command_line(args: list[str]) -> str:
+    """The command that reproduces this run, for its model card.
+
+    Under torchrun (``WORLD_SIZE`` > 1) the launcher is part of the recipe: two processes
+    split each batch, so "n3 train ..." alone would not say how the run was made.
+    """
+    from n3cli.engine.distributed import dist_info_from_env
+
+    info = dist_info_from_env()
+    if not info.enabled:
+        return "n3 train " + shlex.join(args)
+    nodes = info.world // max(info.local_world, 1)
+    launcher = f"torchrun --nproc-per-node {info.local_world}" + (f" --nnodes {nodes}" if nodes > 1 else "")
+    return f"{launcher} -m n3cli train " + shlex.join(args)
+
+
 @click.command("train")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Training config (TOML), e.g. configs/blind-gray.toml.")
@@ -71,8 +87,7 @@ def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes
         raise UsageError("--reschedule changes the schedule of a run being resumed", "add --resume")
     opts = TrainOptions(out=out or Path("runs") / cfg.name, resume=resume, device=device,
                         max_minutes=max_minutes, max_steps=max_steps, export_to=export_to, init=init or None,
-                        command="n3 train " + shlex.join(sys.argv[1:] if sys.argv[1:2] != ["train"]
-                                                         else sys.argv[2:]),
+                        command=command_line(sys.argv[1:] if sys.argv[1:2] != ["train"] else sys.argv[2:]),
                         progress=not quiet, reschedule=reschedule)
     r = train(cfg, opts)
     if r.exported:

@@ -160,6 +160,20 @@ def test_torchrun_two_processes(tmp_path, train_dir):
     assert recs[0]["world"] == 2 and recs[-1]["event"] == "end" and recs[-1]["step"] == 4
     assert (tmp_path / "d" / "tiny.safetensors").is_file()
     assert load_checkpoint(tmp_path / "d" / "checkpoint.safetensors")["step"] == 4
+    # The card's command names the launcher: the processes are part of how the run was made.
+    assert "torchrun --nproc-per-node 2 -m n3cli train --config" in (tmp_path / "d" / "tiny.md").read_text()
+
+
+def test_card_command_names_torchrun_only_under_it(monkeypatch):
+    from n3cli.cli.train_cmd import command_line
+
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(var, raising=False)
+    assert command_line(["--config", "a b.toml", "-q"]) == "n3 train --config 'a b.toml' -q"
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert command_line(["--config", "c.toml"]) == \
+        "torchrun --nproc-per-node 4 --nnodes 2 -m n3cli train --config c.toml"
 
 
 def test_bf16_autocast_keeps_n3_in_float32(tmp_path, train_dir):
