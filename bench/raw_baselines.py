@@ -10,7 +10,7 @@ so every row pairs image by image with an ``n3 eval --task raw`` run:
   noise", IEEE TIP 2013). The data are clipped to [0, 1] like a sensor's, which the GAT
   does not model; that is part of what a real pipeline faces.
 
-    python bench/raw_baselines.py --dataset set12 [--limit N] [--noise a,b] [--jobs N]
+    python bench/raw_baselines.py --dataset set12 [--limit N] [--noise a,b] [--jobs N] [--json F]
 
 Needs the ``bm3d`` package (``pip install bm3d``, the ``dev`` extra); prints a table. The
 network rows come from ``n3 eval --task raw --model n3net-blind|n3net-raw``.
@@ -19,6 +19,7 @@ network rows come from ``n3 eval --task raw --model n3net-blind|n3net-raw``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -93,6 +94,8 @@ def main() -> None:
     ap.add_argument("--noise", default=None, help="one a,b pair instead of the grid")
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument("--jobs", type=int, default=1, help="processes, images dealt round-robin (BM3D is single-threaded)")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="also write every method's per-pair and per-image PSNRs here (full precision)")
     args = ap.parse_args()
     grid = parse_noise(args.noise)[:1] if args.noise else RAW_GRID
     rows = []
@@ -107,6 +110,13 @@ def main() -> None:
         print(f"{a:9.3g} {b:9.3g} " + " ".join(f"{r.pairs[j].mean_psnr:9.3f}" for _, r, _ in rows))
     print(f"{'mean':>19} " + " ".join(f"{r.mean_psnr:9.3f}" for _, r, _ in rows))
     print(f"{'seconds':>19} " + " ".join(f"{t:9.1f}" for _, _, t in rows))
+    if args.json:
+        receipt = {"dataset": args.dataset, "images": rows[0][1].images,
+                   "methods": {name: {"mean_psnr": r.mean_psnr, "seconds": t,
+                                      "pairs": [{"a": a, "b": b, "mean_psnr": p.mean_psnr, "psnr": p.psnr}
+                                                for (a, b), p in zip(grid, r.pairs)]}
+                               for name, r, t in rows}}
+        args.json.write_text(json.dumps(receipt, indent=1) + "\n")
 
 
 if __name__ == "__main__":
