@@ -3,7 +3,7 @@
     python bench/train_parallel.py [--cores 2] [--steps 30] [--only cpu-blind-gray] [--bf16]
 
 Times the training step of a bundled CPU recipe (random data, batch 16 of 80x80,
-channels_last, freed memory kept and denormals flushed, as ``n3 train`` runs it) in two
+channels_last, freed memory kept and denormals flushed, as ``n3 train`` runs it) in three
 set-ups on the same machine, one after the other:
 
 - ``1 x N threads``: one process with ``--cores`` torch threads;
