@@ -43,6 +43,7 @@ def worker(threads: int, steps: int, only: str, batch: int, crop: int, bf16: boo
     from recipe_speed import RECIPES
 
     from n3cli.engine.device import keep_freed_host_memory
+    from n3cli.train.loop import freeze_unapplied
     from n3cli.models import N3Net, N3NetConfig
 
     torch.set_num_threads(threads)
@@ -55,9 +56,7 @@ def worker(threads: int, steps: int, only: str, batch: int, crop: int, bf16: boo
     fmt = torch.channels_last
     net = N3Net(cfg).train().to(memory_format=fmt)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    for m in net.modules():  # as n3 train does: bn1 is never applied (DDP waits for its gradient)
-        if hasattr(m, "bn1"):
-            m.bn1.requires_grad_(False)
+    freeze_unapplied(net)  # as n3 train does (DDP would wait for a gradient that never comes)
     if world > 1:
         import torch.distributed as dist
         from torch.nn.parallel import DistributedDataParallel

@@ -175,6 +175,14 @@ def _fp32_forward(block: N3Block, x: torch.Tensor) -> torch.Tensor:
         return type(block).forward(block, x.float())
 
 
+def freeze_unapplied(model: nn.Module) -> None:
+    """Turn off gradients for ``LocalCNN.bn1``: it exists only for checkpoint compatibility
+    and is never applied, so no gradient ever reaches it (DDP would wait for one and fail)."""
+    for m in model.modules():
+        if isinstance(m, LocalCNN) and hasattr(m, "bn1"):
+            m.bn1.requires_grad_(False)
+
+
 def keep_n3_fp32(model: nn.Module) -> None:
     """Run every N3 block with autocast off (bf16 AMP: convolutions only).
 
@@ -261,11 +269,7 @@ class _Run:
         self.model = get_arch(cfg.arch).build(cfg.model).to(device)
         if cfg.runtime.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        for m in self.model.modules():
-            if isinstance(m, LocalCNN) and hasattr(m, "bn1"):
-                # bn1 exists only for checkpoint compatibility and is never applied: no
-                # gradient ever reaches it (DDP would wait for one and fail).
-                m.bn1.requires_grad_(False)
+        freeze_unapplied(self.model)
         inits = [opts.init] if isinstance(opts.init, (str, Path)) else list(opts.init or ())
         if inits and not opts.resume:
             self._init_from([Path(p) for p in inits])
