@@ -36,7 +36,8 @@ for d in "$DATA/BSDS500/train" "$DATA/BSDS500/test"; do
   [ -d "$d" ] || { echo "error: $d missing: run scripts/prepare_gpu_data.sh first" >&2; exit 1; }
 done
 CONFIGS=${CONFIGS:-"blind-gray blind-color"}
-# Monitoring images (test sets: watched, never used to select anything): Set5 for the SR
+# Monitoring images (test sets: watched, never used to select anything; they replace a
+# config's validation.dataset, which needs ../shared or $N3_DATA): Set5 for the SR
 # tasks, Set12 for the denoisers.
 val_for() {
   local sub=Set12
@@ -88,7 +89,7 @@ pids=()
 for c in $CONFIGS; do
   $PY -m n3cli.cli.train_cmd --config configs/$c.toml --out "$WORK/probe-$c" "${COMMON[@]}" \
     --max-minutes "$($PY -c "print($PROBE_S/60)")" --set schedule.steps=10000000 \
-    --set runtime.log_every=5 --set 'validation.folder=""' --set checkpoint.every_minutes=0 -q \
+    --set runtime.log_every=5 --set 'validation.folder=""' --set 'validation.dataset=""' --set checkpoint.every_minutes=0 -q \
     ${INITF[$c]:+--init "${INITF[$c]}"} ${EXTRA[@]+"${EXTRA[@]}"} >"$WORK/probe-$c.log" 2>&1 &
   pids+=($!)
 done
@@ -122,7 +123,7 @@ pids=()
 for c in $CONFIGS; do
   mkdir -p "$WORK/$c"
   $PY -m n3cli.cli.train_cmd --config configs/$c.toml --out "$WORK/$c" "${COMMON[@]}" \
-    --set "validation.folder=\"$(val_for "$c")\"" --max-minutes "$SAFETY" \
+    --set "validation.folder=\"$(val_for "$c")\"" --set 'validation.dataset=""' --max-minutes "$SAFETY" \
     --set schedule.steps=${STEPS[$c]} --set schedule.bn_steps=${BN[$c]} \
     --set validation.every_steps=$(( ${STEPS[$c]} / 4 + 1 )) ${INITF[$c]:+--init "${INITF[$c]}"} ${EXTRA[@]+"${EXTRA[@]}"} \
     >"$WORK/$c/train.log" 2>&1 &

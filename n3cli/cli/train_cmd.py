@@ -48,7 +48,7 @@ def command_line(args: list[str]) -> str:
 @click.option("--data", "data_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="Training image folder(s), replacing data.train.")
 @click.option("--val", "val_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Validation (monitoring) image folder, replacing validation.folder.")
+              help="Validation (monitoring) image folder, replacing validation.folder / .dataset.")
 @click.option("--export-to", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write the trained model into this folder (e.g. weights/).")
 @click.option("--init", "init", type=click.Path(dir_okay=False, exists=True, path_type=Path), multiple=True,
@@ -81,7 +81,7 @@ def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes
     if data_dirs:
         sets.append("data.train=[" + ", ".join(_toml_str(str(d)) for d in data_dirs) + "]")
     if val_dir is not None:
-        sets.append(f"validation.folder={_toml_str(str(val_dir))}")
+        sets += [f"validation.folder={_toml_str(str(val_dir))}", 'validation.dataset=""']
     cfg = load_config(config_path, sets)
     if reschedule and not resume:
         raise UsageError("--reschedule changes the schedule of a run being resumed", "add --resume")

@@ -24,6 +24,8 @@ PAPER_GRAY_MATRIX = (0.2989, 0.5870, 0.1140, 0)
 #: images that BSD68 / CBSD68 leave out. No bundled denoiser trains on them (BSDS500
 #: train + test), so models are compared there, never on the test sets.
 DATASETS = ("set12", "bsd68", "urban100", "cbsd68", "val32", "cval32")
+#: The sets above that are not test sets (``validation.dataset`` of a training config).
+VALIDATION_SETS = ("val32", "cval32")
 #: ``--dataset all``: the paper's order, one noise stream through all three.
 PAPER_ORDER = ("set12", "bsd68", "urban100")
 #: paper: float noise and output; real: the paper's noise stream, the noisy image clipped and

@@ -16,6 +16,7 @@ from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from n3cli.data.testsets import VALIDATION_SETS
 from n3cli.errors import UsageError, WeightsError
 from n3cli.models.arch import DEFAULT_ARCH, get_arch
 
@@ -50,6 +51,10 @@ class DataConfig:
 @dataclass(frozen=True)
 class ValidationConfig:
     folder: str = ""  # monitoring only (Set12 is a test set: never used for selection)
+    # Or a named validation set, never a test set: val32 / cval32 (the BSDS500 val images
+    # that BSD68 / CBSD68 leave out, the sets the bundled models are chosen on), read from
+    # $N3_DATA or ../shared/datasets like `n3 eval --dataset`.
+    dataset: str = ""
     images: int = 4
     crop: int = 0  # centre crop (0 = whole image)
     sigmas: tuple[float, ...] = (25.0,)  # the levels watched: sigmas, or scales for sr
@@ -420,6 +425,12 @@ def _validate_common(cfg: TrainConfig) -> None:
     if d.limit < 0 or d.holdout < 0 or v.images < 0 or v.crop < 0 or v.every_steps < 0:
         raise UsageError("data.limit, data.holdout and validation.images / crop / every_steps "
                          "must not be negative (0 = off or all)")
+    if v.dataset and v.folder:
+        raise UsageError("validation.folder and validation.dataset are both set",
+                         "keep one: a folder of images, or a named set (val32, cval32)")
+    if v.dataset and v.dataset not in VALIDATION_SETS:
+        raise UsageError(f"validation.dataset '{v.dataset}' is not a validation set",
+                         f"use one of {', '.join(VALIDATION_SETS)}, or validation.folder for any folder")
     if v.images and not v.sigmas:
         raise UsageError("validation.sigmas is empty", "list the levels to watch, or set validation.images = 0")
     if o.weight_decay < 0 or not all(0.0 <= b < 1.0 for b in o.betas):

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
+from n3cli.data import testsets
 from n3cli.data.degrade import crop_batch, to_float
 from n3cli.data.folder import list_images, load_training_bank, load_validation_images, training_files
 from n3cli.engine.device import huge_pages_for_tensors, keep_freed_host_memory, resolve_device
@@ -297,8 +298,12 @@ class _Run:
         self.gen = torch.Generator(device=device)
         self.validator = None
         v = cfg.validation
-        self.val_files = (list_images(Path(v.folder)) if v.folder
-                          else training_files(folders, cfg.data.limit, cfg.data.holdout)[1])
+        if v.dataset:
+            self.val_files = testsets.list_images(testsets.dataset_spec(v.dataset))
+        elif v.folder:
+            self.val_files = list_images(Path(v.folder))
+        else:
+            self.val_files = training_files(folders, cfg.data.limit, cfg.data.holdout)[1]
         if info.is_main and self.val_files and v.images > 0:
             imgs = load_validation_images(self.val_files, cfg.data.color, v.images, v.crop)
             self.validator = Validator(imgs, v.sigmas, self.task, min_size=cfg.model.patch)
@@ -606,7 +611,9 @@ class _Run:
             + (", bf16 autocast" if self.autocast == "bf16" else ""),
             samples_per_s=r.samples_per_s, final_loss=r.final_loss, val=r.val,
             val_folder=(f"{min(cfg.validation.images, len(self.val_files))} images of "
-                        + (_shown(cfg.validation.folder) if cfg.validation.folder
+                        + (f"{cfg.validation.dataset} (BSDS500 val less the test images)"
+                           if cfg.validation.dataset
+                           else _shown(cfg.validation.folder) if cfg.validation.folder
                            else "the training folders held out of training (data.holdout)")
                         + (f" (centre {cfg.validation.crop}px)" if cfg.validation.crop else "")
                         if self.validator else ""),

@@ -82,11 +82,15 @@ def test_overrides_and_errors(tmp_path):
                          ("optim.betas=[1.5, 2]", "optim.betas"), ("optim.weight_decay=-1", "weight_decay"),
                          ("data.limit=-2", "must not be negative"), ("validation.images=-1", "must not be negative"),
                          ("validation.sigmas=[]", "validation.sigmas is empty"), ("task.sigma=-25", "bad task.sigma"),
+                         ("validation.dataset=\"set12\"", "'set12' is not a validation set"),
                          ("seed=1.5", "seed must be a whole number"), ("seed.x=1", "top-level key, not a section"),
                          ("steps=3", "bad --set")]:
         with pytest.raises(UsageError, match=message):
             load_config(cfg_path, [bad])
     assert load_config(cfg_path, ["optim.lr=1"]).optim.lr == 1.0  # an int where a float goes
+    assert load_config(cfg_path, ["validation.dataset=\"val32\""]).validation.dataset == "val32"
+    with pytest.raises(UsageError, match="folder and validation.dataset are both set"):
+        load_config(cfg_path, ["validation.folder=\"v\"", "validation.dataset=\"val32\""])
     from n3cli.train.config import config_from_dict
 
     for raw, message in (({"name": "x", "task": 5}, r"\[task\] must be a table"),

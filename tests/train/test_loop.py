@@ -20,7 +20,7 @@ from n3cli.errors import CheckpointError, UsageError
 from n3cli.models import N3Net, N3NetConfig
 from n3cli.train import TrainOptions, load_config, train
 from n3cli.train.checkpoint import load_checkpoint
-from train_helpers import REPO, write_config
+from train_helpers import REPO, make_images, write_config
 
 
 def _run(cfg_path: Path, out: Path, sets=(), **kw):
@@ -242,6 +242,34 @@ def test_holdout_validates_on_images_kept_out_of_training(tmp_path, train_dir):
     card = (tmp_path / "run" / "tiny.md").read_text()
     assert "2 images of the training folders held out of training (data.holdout)" in card
     assert "not a test set" in card and "These are test images" not in card
+
+
+def test_validation_on_a_named_validation_set(tmp_path, train_dir, monkeypatch):
+    # val32's layout in a scratch data root: BSDS500 val less the CBSD68 test images.
+    root = tmp_path / "data"
+    make_images(root / "BSDS500/data/images/val", count=3, seed=7)
+    for p in (root / "BSDS500/data/images/val").glob("*.png"):
+        p.rename(p.with_suffix(".jpg"))  # PIL reads by content; val32 lists *.jpg
+    (root / "CBSD68").mkdir()
+    (root / "BSDS500/data/images/val/img00.jpg").replace(root / "CBSD68/img00.png")  # a test image
+    monkeypatch.setenv("N3_DATA", str(root))
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
+    res = _run(cfg, tmp_path / "run", ["validation.folder=\"\"", "validation.dataset=\"val32\"",
+                                       "validation.images=5"])
+    assert "mean" in res.val
+    card = (tmp_path / "run" / "tiny.md").read_text()
+    assert "2 images of val32 (BSDS500 val less the test images)" in card  # img00 is left out
+    assert "not a test set" in card and "These are test images" not in card
+
+
+def test_val_option_replaces_a_named_validation_set(tmp_path, train_dir, val_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=1, bn=0)
+    res = CliRunner().invoke(cli, ["train", "--config", str(cfg), "--set", "validation.dataset=\"val32\"",
+                                   "--val", str(val_dir), "--out", str(tmp_path / "r"), "--device", "cpu", "-q"])
+    assert res.exit_code == 0, res.output
+    card = (tmp_path / "r" / "tiny.md").read_text()
+    head = card.split("## Configuration")[0]
+    assert "PSNR (dB, unclipped float output) on 1 images of " in head and "val32" not in head
 
 
 def test_reschedule_resumes_with_a_new_schedule_only(tmp_path, train_dir):
