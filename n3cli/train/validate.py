@@ -1,7 +1,10 @@
 """Periodic validation PSNR during training: monitoring only.
 
-The validation images (by default a few Set12 images) are a *test* set: their PSNR is
-shown and logged to follow training, never used to choose a model or stop early. The
+The validation images are a folder (``validation.folder``; Set12 in the GPU recipes, a
+*test* set), a named validation set (``validation.dataset``: val32 / cval32 in the CPU
+recipes) or images held out of training (``data.holdout``). Their PSNR is shown and logged
+to follow training, never used to stop early; the bundled models are chosen afterwards
+with ``n3 eval --dataset val32``. The
 noise is the same at every evaluation (fixed seed, drawn on the CPU) so numbers are
 comparable along a run and across devices.
 """
