@@ -176,6 +176,19 @@ def _fp32_forward(block: N3Block, x: torch.Tensor) -> torch.Tensor:
         return type(block).forward(block, x.float())
 
 
+def _validation_source(cfg: TrainConfig, folders: list[Path]) -> tuple[list[Path], str]:
+    """The monitoring images and how the model card names them: a named validation set,
+    a folder, or the images ``data.holdout`` keeps out of training."""
+    v = cfg.validation
+    if v.dataset:
+        return (testsets.list_images(testsets.dataset_spec(v.dataset)),
+                f"{v.dataset} (BSDS500 val less the test images)")
+    if v.folder:
+        return list_images(Path(v.folder)), _shown(v.folder)
+    return (training_files(folders, cfg.data.limit, cfg.data.holdout)[1],
+            "the training folders held out of training (data.holdout)")
+
+
 def freeze_unapplied(model: nn.Module) -> None:
     """Turn off gradients for ``LocalCNN.bn1``: it exists only for checkpoint compatibility
     and is never applied, so no gradient ever reaches it (DDP would wait for one and fail)."""
@@ -298,12 +311,7 @@ class _Run:
         self.gen = torch.Generator(device=device)
         self.validator = None
         v = cfg.validation
-        if v.dataset:
-            self.val_files = testsets.list_images(testsets.dataset_spec(v.dataset))
-        elif v.folder:
-            self.val_files = list_images(Path(v.folder))
-        else:
-            self.val_files = training_files(folders, cfg.data.limit, cfg.data.holdout)[1]
+        self.val_files, self.val_source = _validation_source(cfg, folders)
         if info.is_main and self.val_files and v.images > 0:
             imgs = load_validation_images(self.val_files, cfg.data.color, v.images, v.crop)
             self.validator = Validator(imgs, v.sigmas, self.task, min_size=cfg.model.patch)
@@ -610,11 +618,7 @@ class _Run:
                                                                if self.info.enabled else "")
             + (", bf16 autocast" if self.autocast == "bf16" else ""),
             samples_per_s=r.samples_per_s, final_loss=r.final_loss, val=r.val,
-            val_folder=(f"{min(cfg.validation.images, len(self.val_files))} images of "
-                        + (f"{cfg.validation.dataset} (BSDS500 val less the test images)"
-                           if cfg.validation.dataset
-                           else _shown(cfg.validation.folder) if cfg.validation.folder
-                           else "the training folders held out of training (data.holdout)")
+            val_folder=(f"{min(cfg.validation.images, len(self.val_files))} images of {self.val_source}"
                         + (f" (centre {cfg.validation.crop}px)" if cfg.validation.crop else "")
                         if self.validator else ""),
             val_is_test=bool(cfg.validation.folder),
