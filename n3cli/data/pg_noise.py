@@ -123,11 +123,13 @@ def synthesize_pg(clean: np.ndarray, rng: np.random.Generator, *, tone: bool = T
 
 
 def synthesize_pg_batch(clean: torch.Tensor, gen: torch.Generator, *,
-                        tone_prob: float = 1.0) -> PGSample:
+                        tone_prob: float = 1.0, focus: tuple[float, float] | None = None,
+                        focus_prob: float = 0.0) -> PGSample:
     """Batched :func:`synthesize_pg` for training: ``clean`` (B, 1, H, W) in [0, 1].
 
     Per-sample gamma / scale (each sample with probability ``tone_prob``: 1 = the paper's,
-    0 = none; the others keep the image's own levels) and (a, b); returns ``PGSample(noisy, clean,
+    0 = none; the others keep the image's own levels) and (a, b), ``log10 a`` drawn with
+    probability ``focus_prob`` from U(*focus) instead of the paper's range; returns ``PGSample(noisy, clean,
     a, b)`` with the tone-mapped target as ``clean`` and a, b as (B,) tensors, all on
     ``clean``'s device, with no host syncs. Noisy output is clipped (raw files are).
     """
@@ -146,6 +148,9 @@ def synthesize_pg_batch(clean: torch.Tensor, gen: torch.Generator, *,
         x = x.pow(g.to(dt).view(view)) * s.to(dt).view(view)
     # float64 for the parameters: b reaches 1e-9, harmless in float32 but kept exact.
     la = LOG10_A_RANGE[0] + (LOG10_A_RANGE[1] - LOG10_A_RANGE[0]) * u[:, 2]
+    if focus is not None and focus_prob > 0.0:  # extra draws only then: the stream stays the paper's
+        pick = torch.rand(bsz, generator=gen, device=dev, dtype=torch.float64) < focus_prob
+        la = torch.where(pick, focus[0] + (focus[1] - focus[0]) * u[:, 2], la)
     lb = la + LOG10_B_OFFSET + LOG10_B_SPREAD * (2.0 * u[:, 3] - 1.0)
     a, b = 10.0 ** la, 10.0 ** lb
     var = (a.to(dt).view(view) * x + b.to(dt).view(view)).clamp_min_(0.0)

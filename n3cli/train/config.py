@@ -16,6 +16,7 @@ from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from n3cli.data.pg_noise import LOG10_A_RANGE
 from n3cli.data.testsets import VALIDATION_SETS
 from n3cli.errors import UsageError, WeightsError
 from n3cli.models.arch import DEFAULT_ARCH, get_arch
@@ -26,7 +27,8 @@ class TaskConfig:
     kind: str = "gauss"  # gauss | blind-gauss | sr | raw-pg (Poisson-Gaussian, spec section 5)
     sigma: float = 25.0  # gauss: the fixed noise level (8-bit units)
     sigma_range: tuple[float, float] = (0.0, 75.0)  # blind-gauss: U(low, high) per sample
-    focus_range: tuple[float, float] | None = None  # blind-gauss: oversampled sub-range
+    # oversampled sub-range of the noise: blind-gauss in sigma (8-bit units), raw-pg in log10 a
+    focus_range: tuple[float, float] | None = None
     focus_prob: float = 0.0  # probability of drawing from focus_range
     # gauss / blind-gauss: share of samples whose noisy input is clipped to [0, 1] and
     # rounded to 8 bits like a real file (0 = the paper's unclipped noise only)
@@ -374,6 +376,19 @@ def _validate_raw(cfg: TrainConfig) -> None:
         raise UsageError(f"task raw-pg trains on gray images: data.color = \"gray\", not {d.color}")
     if not 0.0 <= cfg.task.tone_prob <= 1.0:
         raise UsageError(f"bad task.tone_prob {cfg.task.tone_prob}", "use a share in [0, 1], e.g. 0.5")
+    _validate_focus(cfg.task, LOG10_A_RANGE, "log10 a, e.g. [-4, -2.5]")
+
+
+def _validate_focus(t: TaskConfig, span: tuple[float, float], example: str) -> None:
+    """task.focus_range: an increasing pair inside the task's noise range; focus_prob a share."""
+    if not 0.0 <= t.focus_prob <= 1.0:
+        raise UsageError(f"bad task.focus_prob {t.focus_prob}", "use a share in [0, 1], e.g. 0.4")
+    if t.focus_range is None:
+        return
+    lo, hi = t.focus_range
+    if not span[0] <= lo < hi <= span[1]:
+        raise UsageError(f"bad task.focus_range {list(t.focus_range)}",
+                         f"use an increasing pair inside {list(span)} ({example})")
 
 
 def _validate_denoise(cfg: TrainConfig) -> None:
@@ -392,6 +407,7 @@ def _validate_denoise(cfg: TrainConfig) -> None:
         raise UsageError(f"bad task.sigma_range {t.sigma_range}")
     if not 0.0 <= t.real_prob <= 1.0:
         raise UsageError(f"bad task.real_prob {t.real_prob}", "use a share in [0, 1], e.g. 0.5")
+    _validate_focus(t, (0.0, 255.0), "sigma in 8-bit units, e.g. [10, 30]")
     if t.kind == "gauss" and not 0 < t.sigma <= 255:
         raise UsageError(f"bad task.sigma {t.sigma}", "a std in 8-bit units: 0 < sigma <= 255")
 

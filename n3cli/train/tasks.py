@@ -141,14 +141,18 @@ class SRTask:
 class RawPGTask(_Denoising):
     """Poisson-Gaussian raw noise, the paper's synthesis (spec section 5): each gray crop
     tone-mapped ``x^g * s`` (a share ``task.tone_prob`` of them), (a, b) drawn per sample,
-    the noisy plane clipped to [0, 1];
-    the input is [noisy, a map, b map] as the engine feeds an ``n3net-raw`` model.
+    the noisy plane clipped to [0, 1]; ``task.focus_range`` (in ``log10 a``) with
+    ``task.focus_prob`` oversamples part of the noise range. The mean squared error of weak
+    noise is orders of magnitude below that of strong noise, so weak noise otherwise
+    steers the gradient little; the input is [noisy, a map, b map] as the engine feeds an ``n3net-raw`` model.
 
     A validation level is ``log10 a``, with ``b = a / 10^2.3`` (the middle of the b range)
     and no tone mapping: the same cases at every evaluation."""
 
     def __init__(self, cfg: TaskConfig):
         self.tone_prob = float(cfg.tone_prob)
+        self.focus = tuple(float(v) for v in cfg.focus_range) if cfg.focus_range else None
+        self.focus_prob = float(cfg.focus_prob)
 
     @staticmethod
     def _input(noisy: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -156,7 +160,8 @@ class RawPGTask(_Denoising):
         return torch.cat([noisy, a.view(view).expand_as(noisy), b.view(view).expand_as(noisy)], dim=1)
 
     def make_batch(self, clean, gen):
-        s = synthesize_pg_batch(clean, gen, tone_prob=self.tone_prob)
+        s = synthesize_pg_batch(clean, gen, tone_prob=self.tone_prob, focus=self.focus,
+                                focus_prob=self.focus_prob)
         return self._input(s.noisy, s.a, s.b), s.clean, None
 
     def make_case(self, clean, level, gen):

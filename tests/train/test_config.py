@@ -190,3 +190,16 @@ def test_tone_prob_is_checked_and_absent_from_old_identities():
     assert cfg.task.tone_prob == 0.5 and identity(cfg)["task"]["tone_prob"] == 0.5
     with pytest.raises(UsageError, match="tone_prob"):
         load_config(path, ["task.tone_prob=1.5"])
+
+
+@pytest.mark.parametrize("config, bad", [
+    ("cpu-raw.toml", "task.focus_range=[-5,-3]"),       # outside the paper's log10 a range
+    ("cpu-raw.toml", "task.focus_range=[-2,-3]"),       # decreasing
+    ("cpu-blind-gray.toml", "task.focus_range=[30,10]"),
+    ("cpu-blind-gray.toml", "task.focus_prob=1.2"),
+])
+def test_focus_settings_are_checked(config, bad):
+    with pytest.raises(UsageError, match="focus"):
+        load_config(REPO / "configs" / config, [bad])
+    ok = "task.focus_range=[-4,-2.5]" if config == "cpu-raw.toml" else "task.focus_range=[10,30]"
+    assert load_config(REPO / "configs" / config, [ok, "task.focus_prob=0.4"]).task.focus_prob == 0.4

@@ -70,3 +70,15 @@ def test_tone_prob_leaves_a_share_of_the_crops_at_their_own_levels():
     assert torch.all(target[~kept] < clean[~kept])
     _, paper, _ = make_task(TaskConfig(kind="raw-pg")).make_batch(clean, torch.Generator().manual_seed(2))
     assert not (paper == clean).flatten(1).all(1).any()  # the paper's synthesis tones every crop
+
+
+def test_focus_oversamples_a_range_of_log10_a():
+    clean = torch.full((400, 1, 4, 4), 0.5)
+    task = make_task(TaskConfig(kind="raw-pg", tone_prob=0.0, focus_range=(-4.0, -3.0), focus_prob=0.6))
+    inp, _, _ = task.make_batch(clean, torch.Generator().manual_seed(5))
+    la = torch.log10(inp[:, 1, 0, 0].double())
+    assert (la >= -4 - 1e-6).all() and (la <= -1 + 1e-6).all()
+    share = float((la < -3).double().mean())
+    assert 0.6 < share < 0.8  # 0.6 + 0.4 * 1/3 = 0.73; the paper's range alone gives 1/3
+    plain = make_task(TaskConfig(kind="raw-pg", tone_prob=0.0)).make_batch(clean, torch.Generator().manual_seed(5))
+    assert float((torch.log10(plain[0][:, 1, 0, 0].double()) < -3).double().mean()) < 0.45
