@@ -141,10 +141,11 @@ class SRTask:
 class RawPGTask(_Denoising):
     """Poisson-Gaussian raw noise, the paper's synthesis (spec section 5): each gray crop
     tone-mapped ``x^g * s`` (a share ``task.tone_prob`` of them), (a, b) drawn per sample,
-    the noisy plane clipped to [0, 1]; ``task.focus_range`` (in ``log10 a``) with
-    ``task.focus_prob`` oversamples part of the noise range. The mean squared error of weak
-    noise is orders of magnitude below that of strong noise, so weak noise otherwise
-    steers the gradient little; the input is [noisy, a map, b map] as the engine feeds an ``n3net-raw`` model.
+    the noisy plane clipped to [0, 1]; the input is [noisy, a map, b map] as the engine
+    feeds an ``n3net-raw`` model. ``task.focus_range`` (in ``log10 a``) with
+    ``task.focus_prob`` oversamples part of the noise range: weak noise has orders of
+    magnitude less squared error, so it weighs little in the loss (docs/RESULTS.md has
+    what a weak-noise focus did to the bundled recipe).
 
     A validation level is ``log10 a``, with ``b = a / 10^2.3`` (the middle of the b range)
     and no tone mapping: the same cases at every evaluation."""
