@@ -42,6 +42,12 @@ class Task(Protocol):
         """The contract of the trained model."""
 
 
+def _focus(cfg: TaskConfig) -> tuple[tuple[float, float] | None, float]:
+    """The oversampled part of the noise range and its share (blind-gauss, raw-pg)."""
+    focus = (float(cfg.focus_range[0]), float(cfg.focus_range[1])) if cfg.focus_range else None
+    return focus, float(cfg.focus_prob)
+
+
 class _Denoising:
     """Denoisers take the input alone."""
 
@@ -78,8 +84,7 @@ class BlindGaussTask(_Denoising):
 
     def __init__(self, cfg: TaskConfig):
         self.low, self.high = (float(v) for v in cfg.sigma_range)
-        self.focus = tuple(float(v) for v in cfg.focus_range) if cfg.focus_range else None
-        self.focus_prob = float(cfg.focus_prob)
+        self.focus, self.focus_prob = _focus(cfg)
         self.real_prob = float(cfg.real_prob)
 
     def make_batch(self, clean, gen):
@@ -152,8 +157,7 @@ class RawPGTask(_Denoising):
 
     def __init__(self, cfg: TaskConfig):
         self.tone_prob = float(cfg.tone_prob)
-        self.focus = tuple(float(v) for v in cfg.focus_range) if cfg.focus_range else None
-        self.focus_prob = float(cfg.focus_prob)
+        self.focus, self.focus_prob = _focus(cfg)
 
     @staticmethod
     def _input(noisy: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
