@@ -21,14 +21,17 @@ def command_line(args: list[str]) -> str:
 
     Under torchrun (``WORLD_SIZE`` > 1) the launcher is part of the recipe: two processes
     split each batch, so "n3 train ..." alone would not say how the run was made.
+    ``--resume`` and ``--reschedule`` are left out: they say how a run was continued, and
+    copied into a new run they would refuse to start or continue someone else's.
     """
     from n3cli.engine.distributed import dist_info_from_env
 
+    args = [a for a in args if a not in ("--resume", "--reschedule")]
     info = dist_info_from_env()
     if not info.enabled:
         return "n3 train " + shlex.join(args)
     nodes = info.world // max(info.local_world, 1)
-    launcher = f"torchrun --nproc-per-node {info.local_world}" + (f" --nnodes {nodes}" if nodes > 1 else "")
+    launcher = f"torchrun --nproc-per-node {info.local_world}" + (f" --nnodes {nodes}" if nodes > 1 else " --standalone")
     return f"{launcher} -m n3cli train " + shlex.join(args)
 
 

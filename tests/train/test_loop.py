@@ -161,7 +161,7 @@ def test_torchrun_two_processes(tmp_path, train_dir):
     assert (tmp_path / "d" / "tiny.safetensors").is_file()
     assert load_checkpoint(tmp_path / "d" / "checkpoint.safetensors")["step"] == 4
     # The card's command names the launcher: the processes are part of how the run was made.
-    assert "torchrun --nproc-per-node 2 -m n3cli train --config" in (tmp_path / "d" / "tiny.md").read_text()
+    assert "torchrun --nproc-per-node 2 --standalone -m n3cli train --config" in (tmp_path / "d" / "tiny.md").read_text()
 
 
 def test_card_command_names_torchrun_only_under_it(monkeypatch):
@@ -170,6 +170,9 @@ def test_card_command_names_torchrun_only_under_it(monkeypatch):
     for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
         monkeypatch.delenv(var, raising=False)
     assert command_line(["--config", "a b.toml", "-q"]) == "n3 train --config 'a b.toml' -q"
+    # A resumed run's card gives the command that starts it, not the one that continued it.
+    assert command_line(["--config", "c.toml", "--out", "r", "--resume", "--reschedule"]) == \
+        "n3 train --config c.toml --out r"
     monkeypatch.setenv("WORLD_SIZE", "8")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert command_line(["--config", "c.toml"]) == \
