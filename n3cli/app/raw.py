@@ -1,4 +1,5 @@
-"""Camera raw denoising: a Bayer mosaic in, a DNG of the denoised mosaic out.
+"""Camera raw denoising: a Bayer mosaic in, a DNG of the denoised mosaic out (or, asked
+for by the output's name, ``-o IMG.tif|png``, that DNG's sRGB rendering alone).
 
 The noise model of a file is Poisson-Gaussian per CFA plane, ``variance = a*x + b`` in
 normalised units, from (first that applies) ``--noise``, the DNG NoiseProfile tag, or
@@ -12,8 +13,10 @@ the four half-resolution planes one at a time, each with its own noise model.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -115,8 +118,8 @@ class RawJob:
         from n3cli.app.batch import ItemResult
         from n3cli.engine.runner import pg_conditions
         from n3cli.io.image import Image, check_size
-        from n3cli.io.dng import render_srgb16, write_dng
-        from n3cli.io.batch import render_path
+        from n3cli.io.dng import write_dng
+        from n3cli.io.batch import render_path, rendering_format
         from n3cli.io.raw import mosaic_from_planes, read_raw
 
         opts = self.job.opts
@@ -142,7 +145,15 @@ class RawJob:
         img = Image(pixels=planes, bit_depth=16, format="raw")  # what the time estimate reads
         out, took, estimate = self.job.run_engine(model, desc, img, cond, name)
         mosaic = mosaic_from_planes(np.clip(out, 0.0, 1.0).transpose(2, 0, 1), raw)
-        write_dng(item.dst, mosaic, raw, noise_reduction_applied=1, exif=not opts.strip_metadata)
+        only = rendering_format(item.dst)  # -o IMG.tif|png: the rendering instead of the DNG
+        if only:
+            # Developed from the very DNG the default would write, so both ways give one picture.
+            with tempfile.TemporaryDirectory(prefix="n3-raw-") as tmp:
+                dng = write_dng(Path(tmp) / "denoised.dng", mosaic, raw, noise_reduction_applied=1)
+                self._write_rendering(dng, item.dst, only)
+            notes.append("the sRGB rendering only (-o name.dng keeps the denoised mosaic)")
+        else:
+            write_dng(item.dst, mosaic, raw, noise_reduction_applied=1, exif=not opts.strip_metadata)
         notes.append(f"noise {noise.describe()}")
         if opts.strip_metadata:
             notes.append("--strip-metadata: the DNG keeps the camera make and model (raw developers "
@@ -154,12 +165,9 @@ class RawJob:
             notes.append("--preview makes sheets of images only: --render tiff|png shows a raw's result")
         if opts.sigma is not None:  # in a mixed batch it is for the images; say so here
             notes.append("--sigma is for images: a raw file's noise is a*x + b (set it with --noise a,b)")
-        if opts.render:
-            from n3cli.io.writer import write_image
-
-            rgb = render_srgb16(item.dst).astype(np.float32) / 65535.0
+        if opts.render and not only:
             dst = render_path(item.dst, opts.render)
-            write_image(dst, Image(pixels=rgb, bit_depth=16, format=opts.render), opts.render)
+            self._write_rendering(item.dst, dst, opts.render)
             notes.append(f"rendering {dst}")
         return ItemResult(input=str(item.src), output=str(item.dst), status="ok", model=name,
                           image=f"{raw.width}x{raw.height} {raw.cfa} raw ({raw.metadata.make} "
@@ -167,3 +175,13 @@ class RawJob:
                           noise=noise.to_list(), noise_source=noise.source,
                           seconds=time.perf_counter() - t0, engine_seconds=took, estimated_seconds=estimate,
                           notes=notes)
+
+    @staticmethod
+    def _write_rendering(dng: Path, dst: Path, fmt: str) -> None:
+        """Develop ``dng`` with LibRaw into a 16-bit sRGB ``fmt`` image at ``dst`` (atomically)."""
+        from n3cli.io.dng import render_srgb16
+        from n3cli.io.image import Image
+        from n3cli.io.writer import write_image
+
+        rgb = render_srgb16(dng).astype(np.float32) / 65535.0
+        write_image(dst, Image(pixels=rgb, bit_depth=16, format=fmt), fmt)

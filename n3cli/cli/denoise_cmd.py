@@ -24,6 +24,7 @@ Examples:
                                             one folder shared by 4 GPUs (or CPU processes)
   n3 denoise IMG_0042.CR2                   camera raw -> IMG_0042_denoised.dng
   n3 denoise IMG_0042.NEF --render tiff     ... and a 16-bit sRGB TIFF beside it
+  n3 denoise IMG_0042.NEF -o photo.tif      the 16-bit sRGB rendering instead of a DNG
   n3 denoise IMG.ARW --noise 0.002,4e-6     Poisson-Gaussian noise a,b given (normalised)
 
 \b
@@ -78,7 +79,8 @@ def parse_sigma(value: str | None) -> float | None:
               help="Raw files: Poisson-Gaussian noise a,b (normalised units), or 8 numbers, one pair "
                    "per CFA position. Default: the file's NoiseProfile, else estimated.")
 @click.option("--render", type=click.Choice(["tiff", "png"]), default=None,
-              help="Raw files: also write a 16-bit sRGB rendering of the DNG (through LibRaw).")
+              help="Raw files: also write a 16-bit sRGB rendering of the DNG (through LibRaw); "
+                   "-o NAME.tif|png writes the rendering instead of the DNG.")
 @click.option("--raw", is_flag=True, help="Every input must be a camera raw (raws are recognised anyway).")
 @click.pass_context
 def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, model: str, gray_on_color: str,

@@ -9,8 +9,8 @@ executed by :mod:`n3cli.app.batch`. Rules:
   and the output folder itself;
 - an output goes next to its input as ``<stem><suffix><ext>``, or under ``output_dir``
   mirroring the walked tree; ``output_file`` names the single output of a single input;
-- a camera raw's output is a DNG, and only a raw's output is (both checked here, so that
-  ``--dry-run`` shows the refusal);
+- a camera raw's output is a DNG (or, named ``-o IMG.tif|png``, its sRGB rendering alone),
+  and only a raw's output is a DNG (both checked here, so that ``--dry-run`` shows the refusal);
 - side outputs (``--preview`` sheets, ``--render`` renderings of raws) obey the same rules
   as outputs: never an input, never shared, never an existing file unless ``overwrite``;
 - an existing output is skipped unless ``overwrite`` (so a rerun resumes); an output
@@ -38,9 +38,19 @@ def preview_path(dst: Path) -> Path:
     return dst.with_name(f"{dst.stem}{PREVIEW_SUFFIX}.png")
 
 
+#: A raw's output named with one of these (``-o IMG.tif``) is its sRGB rendering alone,
+#: instead of a DNG (the rendering ``--render`` puts beside one), in that format.
+RENDER_EXTENSIONS = {".tif": "tiff", ".tiff": "tiff", ".png": "png"}
+
+
 def render_path(dst: Path, fmt: str) -> Path:
     """Where ``--render FMT`` puts the sRGB rendering of the DNG ``dst``."""
     return dst.with_suffix(".tif" if fmt == "tiff" else ".png")
+
+
+def rendering_format(dst: Path) -> str | None:
+    """The format of a raw's output ``dst`` when it is a rendering instead of a DNG, else None."""
+    return RENDER_EXTENSIONS.get(dst.suffix.lower())
 
 
 @dataclass
@@ -124,7 +134,7 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         is_raw = opts.raw and _looks_like_raw(src)
         dst = _destination(src, root, out, out_is_dir, opts, is_raw)
         plan.items.append(PlanItem(src, dst, extras=_side_outputs(dst, is_raw, opts)))
-        _check_kind(plan.items[-1], is_raw, opts.raw_only)
+        _check_kind(plan.items[-1], is_raw, opts.raw_only, opts.render)
     overwrites = _check_items(plan, opts)
     if len(plan.items) > 1 and overwrites == len(plan.items):  # the request itself is the mistake
         raise UsageError(f"every output would overwrite its input ({plan.items[0].dst} and "
@@ -203,12 +213,13 @@ def _destination(src: Path, root: Path | None, out: Path | None, out_is_dir: boo
 
 def _side_outputs(dst: Path, raw: bool, opts: PlanOptions) -> list[Path]:
     if raw:
-        return [render_path(dst, opts.render)] if opts.render else []
+        return [render_path(dst, opts.render)] if opts.render and rendering_format(dst) is None else []
     return [preview_path(dst)] if opts.preview else []
 
 
-def _check_kind(item: PlanItem, raw: bool, raw_only: bool) -> None:
-    """A raw goes to a DNG and only a raw does (a DNG name on PNG bytes misleads every reader)."""
+def _check_kind(item: PlanItem, raw: bool, raw_only: bool, render: str | None = None) -> None:
+    """A raw goes to a DNG, or to its sRGB rendering alone (``-o IMG.tif|png``), and only a raw
+    goes to a DNG (a DNG name on PNG bytes misleads every reader)."""
     is_dng = item.dst.suffix.lower() == DNG_EXTENSION
     if raw and item.dst == item.src:  # --in-place: a DNG under the raw's own name would replace it
         item.action, item.reason = "fail", (
@@ -216,10 +227,14 @@ def _check_kind(item: PlanItem, raw: bool, raw_only: bool) -> None:
             "(drop it: the output is <name>_denoised.dng)")
     elif raw_only and not raw:
         item.action, item.reason = "fail", f"{item.src}: not a camera raw file (--raw): drop --raw to denoise images"
-    elif raw and not is_dng:
+    elif raw and not is_dng and rendering_format(item.dst) is None:
         item.action, item.reason = "fail", (
             f"{item.src} is a camera raw: its output is a DNG, not {item.dst.suffix or 'a file without extension'} "
-            "(use -o name.dng or a folder; --render tiff|png adds an sRGB rendering)")
+            "(use -o name.dng or a folder; -o name.tif|png for an sRGB rendering instead)")
+    elif raw and not is_dng and render:
+        item.action, item.reason = "fail", (
+            f"-o {item.dst} writes {item.src}'s rendering instead of a DNG, and --render adds one beside "
+            "a DNG: drop one of them")
     elif is_dng and not raw:
         item.action, item.reason = "fail", (
             f"{item.src} is not a camera raw: n3 writes DNG only for raw files (use .png, .tif, .jpg, .bmp or .webp)")

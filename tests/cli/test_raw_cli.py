@@ -53,6 +53,24 @@ def test_noise_given_and_reported_and_a_render_beside_the_dng(kdc, tmp_path, run
         assert im.size == (768, 512) and im.mode.startswith("I;16") or im.mode == "RGB"
 
 
+def test_an_image_name_asks_for_the_rendering_instead_of_the_dng(kdc, tmp_path, run, tiny):
+    """-o IMG.png: the 16-bit sRGB rendering alone, the same pixels --render png puts beside
+    the DNG, and no DNG or temporary file left behind."""
+    from n3cli.io.reader import read_image
+
+    res = run("denoise", kdc, "-m", "tiny-raw", "--noise", "0.002,4e-6", "-o", tmp_path / "only.png", "--json")
+    assert res.exit_code == 0, res.output
+    item = json.loads(res.stdout)["items"][0]
+    assert item["output"].endswith("only.png") and any("rendering only" in n for n in item["notes"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.KDC", "only.png"]
+    res = run("denoise", kdc, "-m", "tiny-raw", "--noise", "0.002,4e-6", "-o", tmp_path / "both.dng",
+              "--render", "png")
+    assert res.exit_code == 0, res.output
+    only, beside = read_image(tmp_path / "only.png"), read_image(tmp_path / "both.png")
+    assert only.bit_depth == 16 and only.pixels.shape == (512, 768, 3)
+    assert np.array_equal(only.pixels, beside.pixels) and only.pixels.std() > 0.01
+
+
 def test_a_folder_of_raws_and_images_does_each_its_way(kdc, tmp_path, run, tiny):
     save_gray(tmp_path / "photo.png", 48, 48)
     (tmp_path / "broken.CR2").write_bytes(b"not a raw file at all" * 50)
@@ -81,12 +99,14 @@ def test_sigma_is_said_to_be_for_images_on_a_raw(kdc, tmp_path, run, tiny):
 @pytest.mark.parametrize("args,text", [
     (["--noise", "1,2,3"], "--noise takes 2 or 8 numbers"),
     (["--noise", "x,y"], "bad --noise"),
-    (["-o", "OUT.png"], "its output is a DNG"),
+    (["-o", "OUT.jpg"], "its output is a DNG"),
+    (["-o", "OUT.png", "--render", "tiff"], "writes OUT's rendering instead of a DNG"),
     (["-m", "tiny-s25"], "cannot denoise a Bayer mosaic: it takes no noise map"),
     (["-m", "tiny-blind-color"], "cannot denoise a Bayer mosaic: it is a denoise model with 3"),
 ])
 def test_bad_raw_requests_get_one_line(kdc, tmp_path, run, tiny, args, text):
     args = [a.replace("OUT", str(tmp_path / "o")) for a in args]
+    text = text.replace("OUT", str(kdc))
     res = run("denoise", kdc, "-m", "tiny-raw", *args) if "-m" not in args else run("denoise", kdc, *args)
     assert res.exit_code != 0 and text in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1

@@ -145,8 +145,14 @@ def test_raws_go_to_dng_and_only_raws(tmp_path):
     assert [i.action for i in tiff.items] == ["run", "run"]  # a_denoised.tif beside a_denoised.png
     item = plan_batch([img], PlanOptions(raw=True, output=tmp_path / "x.dng")).items[0]
     assert item.action == "fail" and "not a camera raw" in item.reason
-    item = plan_batch([cam], PlanOptions(raw=True, output=tmp_path / "x.png")).items[0]
+    item = plan_batch([cam], PlanOptions(raw=True, output=tmp_path / "x.jpg")).items[0]
     assert item.action == "fail" and "its output is a DNG" in item.reason
+    # An image name of the raw's output asks for the rendering instead of the DNG: no extras,
+    # and --render on top of it is refused rather than written over the same file.
+    item = plan_batch([cam], PlanOptions(raw=True, output=tmp_path / "x.TIFF")).items[0]
+    assert item.action == "run" and item.extras == []
+    item = plan_batch([cam], PlanOptions(raw=True, output=tmp_path / "x.png", render="png")).items[0]
+    assert item.action == "fail" and "drop one of them" in item.reason
     # --raw: every input must be a raw; the image fails at planning, the raw still runs.
     only = plan_batch([tmp_path], PlanOptions(raw=True, raw_only=True, render="tiff"))
     assert [(i.src.name, i.action) for i in only.items] == [("a.NEF", "run"), ("a.png", "fail")]
