@@ -155,7 +155,7 @@ class RawJob:
         else:
             write_dng(item.dst, mosaic, raw, noise_reduction_applied=1, exif=not opts.strip_metadata)
         notes.append(f"noise {noise.describe()}")
-        if opts.strip_metadata:
+        if opts.strip_metadata and not only:
             notes.append("--strip-metadata: the DNG keeps the camera make and model (raw developers "
                          "need them), not the date, exposure or lens")
         if opts.fmt is not None:

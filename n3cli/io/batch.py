@@ -38,9 +38,9 @@ def preview_path(dst: Path) -> Path:
     return dst.with_name(f"{dst.stem}{PREVIEW_SUFFIX}.png")
 
 
-#: A raw's output named with one of these (``-o IMG.tif``) is its sRGB rendering alone,
-#: instead of a DNG (the rendering ``--render`` puts beside one), in that format.
-RENDER_EXTENSIONS = {".tif": "tiff", ".tiff": "tiff", ".png": "png"}
+#: The formats of a raw's rendering: a raw's output named as one (``-o IMG.tif``) is that
+#: rendering alone, instead of a DNG (the rendering ``--render`` puts beside one).
+RENDER_FORMATS = ("tiff", "png")
 
 
 def render_path(dst: Path, fmt: str) -> Path:
@@ -50,7 +50,8 @@ def render_path(dst: Path, fmt: str) -> Path:
 
 def rendering_format(dst: Path) -> str | None:
     """The format of a raw's output ``dst`` when it is a rendering instead of a DNG, else None."""
-    return RENDER_EXTENSIONS.get(dst.suffix.lower())
+    fmt = format_for_extension(dst)
+    return fmt if fmt in RENDER_FORMATS else None
 
 
 @dataclass
@@ -217,7 +218,7 @@ def _side_outputs(dst: Path, raw: bool, opts: PlanOptions) -> list[Path]:
     return [preview_path(dst)] if opts.preview else []
 
 
-def _check_kind(item: PlanItem, raw: bool, raw_only: bool, render: str | None = None) -> None:
+def _check_kind(item: PlanItem, raw: bool, raw_only: bool, render: str | None) -> None:
     """A raw goes to a DNG, or to its sRGB rendering alone (``-o IMG.tif|png``), and only a raw
     goes to a DNG (a DNG name on PNG bytes misleads every reader)."""
     is_dng = item.dst.suffix.lower() == DNG_EXTENSION
