@@ -21,7 +21,7 @@ from n3cli.errors import ModelNotFoundError, N3Error, UsageError
 from n3cli.io.batch import Plan, PlanItem, preview_path
 from n3cli.io.image import DEFAULT_MAX_PIXELS, Image
 from n3cli.io.reader import read_image
-from n3cli.io.writer import JPEG_QUALITY, write_image
+from n3cli.io.writer import JPEG_QUALITY, check_output_size, write_image
 from n3cli.engine.runner import (DEFAULT_GRAY_ON_COLOR, estimate_seconds, plane_passes, restore_image,
                                 sigma_conditions)
 
@@ -71,6 +71,7 @@ class ItemResult:
     exit_code: int = 0
     sigma: float | None = None
     sigma_source: str = ""  # "given" or "estimated"
+    sigma_used: float | None = None  # what the model was fed: an estimate outside its range is clamped
     noise: list[list[float]] | None = None  # raw: (a, b) per CFA plane
     noise_source: str = ""  # raw: "given", "dng-noise-profile" or "estimated"
     model: str | None = None
@@ -85,8 +86,9 @@ class ItemResult:
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "error" and not (k == "rank" and v is None)
              and not (k in ("noise", "noise_source") and not v)}
-        if d["sigma"] is not None:
-            d["sigma"] = round(float(d["sigma"]), 3)
+        for key in ("sigma", "sigma_used"):
+            if d[key] is not None:
+                d[key] = round(float(d[key]), 3)
         d["seconds"] = round(d["seconds"], 3)
         d["engine_seconds"] = round(d["engine_seconds"], 3)
         if d["estimated_seconds"] is not None:
@@ -161,8 +163,11 @@ class ImageJob:
         return self._models[key]
 
     def read(self, item: PlanItem, scale: int = 1) -> Image:
-        """The input image; the pixel limit applies to what will be written."""
-        return read_image(item.src, self.opts.max_pixels, scale)
+        """The input image; the pixel limit, and the output format's largest side, apply to
+        what will be written (refused here, before any work)."""
+        img = read_image(item.src, self.opts.max_pixels, scale)
+        check_output_size(item.dst, self.opts.fmt, img.width * scale, img.height * scale)
+        return img
 
     def write(self, item: PlanItem, before: Image, after: Image) -> list[str]:
         """Write ``after`` (and its preview sheet) atomically; notes on what the format lost."""
@@ -319,7 +324,7 @@ class Denoiser(ImageJob):
         out, took, estimate = self.run_engine(model, desc, img, sigma_conditions(sigma_used), name)
         notes += self.write(item, img, replace(img, pixels=out))
         return ItemResult(input=str(item.src), output=str(item.dst), status="ok", sigma=sigma,
-                          sigma_source=source, model=name, image=img.describe(),
+                          sigma_source=source, sigma_used=sigma_used, model=name, image=img.describe(),
                           seconds=time.perf_counter() - t0, engine_seconds=took, estimated_seconds=estimate,
                           notes=notes)
 

@@ -48,7 +48,7 @@ def parse_tile(value: str) -> str | int:
 def job_options(f: Callable) -> Callable:
     """The options every batch command takes (files, outputs, engine, reports)."""
     opts = [
-        click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+        click.option("-o", "--output", type=click.Path(path_type=str), default=None,
                      help="Output file (one input) or directory (created; mirrors --recursive trees)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
         click.option("-r", "--recursive", is_flag=True, help="Walk sub-folders of input folders."),

@@ -113,6 +113,9 @@ class ConsoleReporter(Reporter):
         if result.status == "ok":
             how = "estimated" if result.sigma_source == "estimated" else "given"
             sigma = f"sigma {result.sigma:.1f} {how}, " if result.sigma is not None else ""
+            if result.sigma is not None and result.sigma_used is not None \
+                    and abs(result.sigma_used - result.sigma) > 1e-6:
+                sigma = f"sigma {result.sigma:.1f} {how}, {result.sigma_used:g} used, "
             self._print(f"n3: {result.input} -> {result.output} ({sigma}model {result.model}, "
                         f"{result.seconds:.1f} s)")
         elif result.status == "skipped":

@@ -108,7 +108,7 @@ def denoise(ctx: click.Context, inputs: tuple[Path, ...], sigma: str | None, mod
         return Denoiser(opts, reporter)
 
     def start_note(plan) -> str | None:  # --sigma auto given explicitly needs no reminder
-        images = [i for i in plan.to_run() if i.dst.suffix.lower() != ".dng"]  # raws become DNGs
+        images = [i for i in plan.to_run() if not i.raw]
         if len(images) == len(plan.to_run()) and (noise is not None or render is not None):
             return "--noise and --render are for camera raw files: there are none among the inputs"
         return ("no --sigma given: estimating each image's noise level (--sigma auto)"

@@ -46,12 +46,20 @@ class OneLineUsageError(click.UsageError):
         click.echo(f"n3: error: {self.format_message()}: see '{where} --help'", err=True)
 
 
+# Click >= 8.2 raises this for a bare group (``n3``, ``n3 weights``): its message is the
+# whole help, which must stay formatted rather than be joined into one line.
+_HELP_ERRORS = tuple(getattr(click.exceptions, n) for n in ("NoArgsIsHelpError",)
+                     if hasattr(click.exceptions, n))
+
+
 class N3Group(click.Group):
     """Turns project errors into one-line messages with the right exit code."""
 
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
+        except _HELP_ERRORS:
+            raise
         except click.UsageError as err:  # the group's own options: n3 --bogus
             raise OneLineUsageError(err) from None
 
@@ -67,6 +75,8 @@ class N3Group(click.Group):
             # Ctrl-C, or SIGTERM turned into n3cli.io.atomic.Terminated (temp files are gone).
             click.echo("n3: interrupted", err=True)
             ctx.exit(128 + getattr(err, "signum", 2))
+        except _HELP_ERRORS:
+            raise
         except click.UsageError as err:  # a subcommand's options, or no such command
             raise err if isinstance(err, OneLineUsageError) else OneLineUsageError(err) from None
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):

@@ -58,7 +58,7 @@ Examples:
   n3 weights fetch paper --mirror https://example.org/n3net
   n3 weights fetch paper --mirror /data/n3net        (a folder with the upstream layout)
 """)
-@click.argument("what", type=click.Choice(["paper"]))
+@click.argument("what", type=click.Choice(["paper"]), metavar="WHAT")
 @click.option("--mirror", default=None, metavar="URL",
               help="Replaces https://github.com/visinf/n3net/raw/master (http(s)://, file:// or a folder).")
 @click.option("--force", is_flag=True, help="Download and convert models that are already installed too.")

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from n3cli.errors import UsageError
-from n3cli.io.formats import (IMAGE_EXTENSIONS, RAW_EXTENSIONS, format_for_extension,
-                              is_hidden_or_system, output_extension)
+from n3cli.io.formats import (FOREIGN_IMAGE_EXTENSIONS, IMAGE_EXTENSIONS, RAW_EXTENSIONS,
+                              format_for_extension, is_hidden_or_system, output_extension)
 from n3cli.io.image import RAW_MESSAGE
 
 DEFAULT_SUFFIX = "_denoised"
@@ -57,13 +57,15 @@ def rendering_format(dst: Path) -> str | None:
 @dataclass
 class PlanItem:
     """One input and its output. ``action``: "run", "skip" or "fail" (decided at plan time);
-    ``extras``: the side outputs the run writes too (preview sheet, rendering)."""
+    ``extras``: the side outputs the run writes too (preview sheet, rendering); ``raw``:
+    the input is a camera raw (its noise is a, b; its output a DNG or a rendering)."""
 
     src: Path
     dst: Path
     action: str = "run"
     reason: str = ""
     extras: list[Path] = field(default_factory=list)
+    raw: bool = False
 
 
 @dataclass
@@ -77,7 +79,7 @@ class Plan:
 
 @dataclass
 class PlanOptions:
-    output: Path | None = None  # a file (single input) or a directory
+    output: Path | str | None = None  # a file (single input) or a directory (a str keeps a trailing "/")
     suffix: str = DEFAULT_SUFFIX
     fmt: str | None = None  # output format; None: same as input (PNG for others)
     recursive: bool = False
@@ -100,7 +102,10 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         opts = PlanOptions(**{**opts.__dict__, "suffix": ""})
     paths = [Path(p) for p in inputs]
     out = Path(opts.output) if opts.output is not None else None
-    out_is_dir = _output_is_dir(out)
+    # Path() drops a trailing separator, which is how "-o name.png/" asks for a folder.
+    out_is_dir = _output_is_dir(out, str(opts.output).endswith(("/", os.sep)))
+    if out_is_dir and out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"-o {opts.output}: {out} is a file, not a folder", "name a folder, or drop the trailing /")
     plan = Plan()
     sources: list[tuple[Path, Path | None]] = []  # (file, folder it was found under)
     for p in paths:
@@ -134,7 +139,7 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         seen_src.add(key)
         is_raw = opts.raw and _looks_like_raw(src)
         dst = _destination(src, root, out, out_is_dir, opts, is_raw)
-        plan.items.append(PlanItem(src, dst, extras=_side_outputs(dst, is_raw, opts)))
+        plan.items.append(PlanItem(src, dst, extras=_side_outputs(dst, is_raw, opts), raw=is_raw))
         _check_kind(plan.items[-1], is_raw, opts.raw_only, opts.render)
     overwrites = _check_items(plan, opts)
     if len(plan.items) > 1 and overwrites == len(plan.items):  # the request itself is the mistake
@@ -143,16 +148,17 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
     return plan
 
 
-def _output_is_dir(out: Path | None) -> bool:
+def _output_is_dir(out: Path | None, trailing_sep: bool = False) -> bool:
     if out is None:
         return False
-    if out.is_dir() or str(out).endswith(("/", os.sep)):
+    if out.is_dir() or trailing_sep:
         return True
     if out.exists():
         return False
     # "-o x.png" names a file (an error for several inputs), "-o results" a folder.
-    return (format_for_extension(out) is None and out.suffix.lower() not in IMAGE_EXTENSIONS
-            and out.suffix.lower() not in RAW_EXTENSIONS)
+    ext = out.suffix.lower()
+    return (format_for_extension(out) is None and ext not in IMAGE_EXTENSIONS
+            and ext not in RAW_EXTENSIONS and ext not in FOREIGN_IMAGE_EXTENSIONS)
 
 
 def _walk(folder: Path, opts: PlanOptions, out_dir: Path | None, plan: Plan) -> list[Path]:

@@ -10,6 +10,12 @@ IMAGE_EXTENSIONS = frozenset({
     ".gif", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".sgi", ".rgb", ".pcx", ".jp2",
 })
 
+# Image formats n3 neither reads nor writes: "-o x.heic" is a mistake to report, not a
+# folder to create (any other name without a known extension is a folder).
+FOREIGN_IMAGE_EXTENSIONS = frozenset({
+    ".heic", ".heif", ".avif", ".jxl", ".exr", ".hdr", ".psd", ".svg", ".ico", ".dds", ".jpf", ".jpx",
+})
+
 # Camera raw extensions (libraw's common ones): these need ``--raw``.
 RAW_EXTENSIONS = frozenset({
     ".3fr", ".ari", ".arw", ".bay", ".cr2", ".cr3", ".crw", ".dcr", ".dcs", ".dng", ".erf",

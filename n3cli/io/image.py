@@ -50,6 +50,7 @@ class Image:
     metadata: Metadata = field(default_factory=Metadata)
     notes: list[str] = field(default_factory=list)
     unit_range: bool = True  # float sources: all samples were in [0, 1]
+    premultiplied: bool = False  # associated alpha (TIFF ExtraSamples 1): colours are times alpha
 
     @property
     def height(self) -> int:

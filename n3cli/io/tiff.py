@@ -35,6 +35,8 @@ def decode_tiff(data: bytes, name: str, max_pixels: int | None, scale: int = 1) 
                 return None
             raise
         meta, orientation = _tiff_metadata(page)
+        extra = page.tags.get(338)  # ExtraSamples: 1 associated (premultiplied) alpha, 2 unassociated
+        extra_kinds = tuple(np.atleast_1d(extra.value).tolist()) if extra is not None else ()
         notes = [f"only the first of {len(tf.pages)} pages is used"] if len(tf.pages) > 1 else []
         samples, separate = int(page.samplesperpixel), int(page.planarconfig) == 2
     a = np.asarray(a)
@@ -61,7 +63,8 @@ def decode_tiff(data: bytes, name: str, max_pixels: int | None, scale: int = 1) 
     unit = depth != 32 or bool(pixels.min() >= 0.0 and pixels.max() <= 1.0)
     return Image(pixels=orient(pixels, orientation), alpha=orient(alpha, orientation), bit_depth=depth,
                  format="tiff", source_mode=f"{mode};{depth if depth != 32 else 'F'}",
-                 metadata=meta, notes=notes, unit_range=unit)
+                 metadata=meta, notes=notes, unit_range=unit,
+                 premultiplied=alpha is not None and extra_kinds[:1] == (1,))
 
 
 def _to_float(a: np.ndarray) -> tuple[np.ndarray, int]:
@@ -97,8 +100,10 @@ def _tiff_metadata(page) -> tuple[Metadata, int]:
     return meta, o if 1 <= o <= 8 else 1
 
 
-def encode_tiff(path: str, a: np.ndarray, alpha: np.ndarray | None, meta: Metadata) -> None:
-    """Write H x W x C samples (uint8/uint16/float32) plus optional alpha, deflate-compressed."""
+def encode_tiff(path: str, a: np.ndarray, alpha: np.ndarray | None, meta: Metadata,
+                premultiplied: bool = False) -> None:
+    """Write H x W x C samples (uint8/uint16/float32) plus optional alpha, deflate-compressed;
+    ``premultiplied``: the alpha is associated (the colours are times alpha), as read."""
     import tifffile
 
     color = a.shape[2] == 3
@@ -112,6 +117,7 @@ def encode_tiff(path: str, a: np.ndarray, alpha: np.ndarray | None, meta: Metada
     if meta.icc:
         kw["iccprofile"] = meta.icc
     tifffile.imwrite(path, a, photometric="rgb" if color else "minisblack",
-                     extrasamples=("unassalpha",) if alpha is not None else None,
+                     extrasamples=(("assocalpha" if premultiplied else "unassalpha",)
+                                   if alpha is not None else None),
                      compression="zlib", predictor=a.dtype.kind != "f" or None,
                      metadata=None, **kw)

@@ -17,8 +17,22 @@ from n3cli.io.image import Image, Metadata
 JPEG_QUALITY = 95
 # Bit depths each format stores (float only in TIFF).
 _DEPTHS = {"png": (8, 16), "tiff": (8, 16, 32), "jpeg": (8,), "bmp": (8,), "webp": (8,)}
-_ALPHA = {"png", "tiff", "bmp", "webp"}
+# Formats whose alpha n3 (and other readers) get back: Pillow writes a 32-bit BMP without
+# the header's alpha mask, which readers take as RGB, so BMP gets none.
+_ALPHA = {"png", "tiff", "webp"}
 _PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "bmp": "BMP", "webp": "WEBP"}
+# Largest width or height each format can hold (libjpeg, libwebp); the others are 2^31.
+MAX_SIDE = {"jpeg": 65500, "webp": 16383}
+_EXIF_IFD, _PIXEL_X, _PIXEL_Y = 0x8769, 0xA002, 0xA003
+
+
+def check_output_size(path: Path | str, fmt: str | None, width: int, height: int) -> None:
+    """Refuse, before any work, an output larger than its format can hold."""
+    fmt = normalize_format(fmt) if fmt else (format_for_extension(path) or "png")
+    top = MAX_SIDE.get(fmt)
+    if top and max(width, height) > top:
+        raise ImageWriteError(f"{path}: {fmt.upper()} holds at most {top:,} pixels per side, the output "
+                              f"is {width}x{height}: write PNG or TIFF instead (-o NAME.png or --format png)")
 
 
 def quantize(x: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -38,22 +52,34 @@ def write_image(path: Path | str, image: Image, fmt: str | None = None, quality:
     """
     path = Path(path)
     fmt = normalize_format(fmt) if fmt else (format_for_extension(path) or "png")
+    check_output_size(path, fmt, image.width, image.height)
     notes: list[str] = []
+    pixels = image.pixels
     depth = image.bit_depth
     if depth not in _DEPTHS[fmt]:
         new = 16 if (depth == 32 and fmt == "png") else 8
         notes.append(f"{'float' if depth == 32 else f'{depth}-bit'} samples written as {new}-bit "
                      f"({fmt.upper()} cannot store {'float' if depth == 32 else f'{depth}-bit'})")
+        if depth == 32 and not image.unit_range and (pixels.min() < 0.0 or pixels.max() > 1.0):
+            notes.append(f"values outside [0, 1] clipped ({fmt.upper()} stores integers; "
+                         "a TIFF output keeps them)")
         depth = new
     alpha = image.alpha
     if alpha is not None and fmt not in _ALPHA:
-        notes.append(f"alpha channel dropped ({fmt.upper()} has none)")
+        notes.append(f"alpha channel dropped ({fmt.upper()} has none that readers get back)")
         alpha = None
+    elif alpha is not None and image.premultiplied and fmt != "tiff":
+        # PNG and WebP store unassociated alpha: divide the colours back out.
+        pixels = np.where(alpha[..., None] > 0, pixels / np.maximum(alpha[..., None], 1e-12), 0.0)
+        notes.append(f"premultiplied colours un-premultiplied ({fmt.upper()} stores unassociated alpha)")
+    if fmt == "webp" and not image.color:
+        notes.append("gray written as RGB (WebP has no gray layout)")
     meta = Metadata() if strip_metadata else image.metadata
     if fmt == "tiff" and meta.exif:
         meta = replace(meta, exif=None)  # tifffile writes no EXIF IFD: say so, do not fake it
         notes.append("EXIF not carried into TIFF (ICC profile and DPI are)")
-    pixels = image.pixels
+    if meta.exif:
+        meta = replace(meta, exif=exif_with_size(meta.exif, image.width, image.height))
     if depth == 32 and image.unit_range:
         pixels = np.clip(pixels, 0.0, 1.0)  # the source stayed in [0, 1]: so does the output
     a = quantize(pixels, depth)
@@ -62,7 +88,7 @@ def write_image(path: Path | str, image: Image, fmt: str | None = None, quality:
     def write(tmp: str) -> None:
         if fmt == "tiff":
             from n3cli.io.tiff import encode_tiff
-            encode_tiff(tmp, a, al, meta)
+            encode_tiff(tmp, a, al, meta, premultiplied=image.premultiplied and al is not None)
         elif fmt == "png" and depth == 16:
             from n3cli.io.png16 import encode_png16  # imagecodecs: imported when needed
             Path(tmp).write_bytes(encode_png16(a, al, meta))
@@ -84,8 +110,6 @@ def _save_pillow(tmp: str, a: np.ndarray, alpha: np.ndarray | None, fmt: str, me
         a = np.concatenate([a, alpha[..., None]], axis=2)
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
     img = PILImage.fromarray(a[..., 0] if a.shape[2] == 1 else a, mode=mode)
-    if fmt == "bmp" and mode == "LA":
-        img = img.convert("RGBA")  # BMP has no gray+alpha layout
     kw: dict = {}
     if meta.icc:
         kw["icc_profile"] = meta.icc
@@ -98,3 +122,21 @@ def _save_pillow(tmp: str, a: np.ndarray, alpha: np.ndarray | None, fmt: str, me
     elif fmt == "webp":
         kw.update(quality=quality)
     img.save(tmp, format=_PIL_NAMES[fmt], **kw)
+
+
+def exif_with_size(exif: bytes, width: int, height: int) -> bytes:
+    """``exif`` with its PixelXDimension / PixelYDimension set to the written size, where it
+    has them (they would otherwise contradict a rotated or upscaled output)."""
+    ex = PILImage.Exif()
+    try:
+        ex.load(exif)
+        ifd = ex.get_ifd(_EXIF_IFD)
+        if _PIXEL_X not in ifd and _PIXEL_Y not in ifd:
+            return exif
+        if _PIXEL_X in ifd:
+            ifd[_PIXEL_X] = width
+        if _PIXEL_Y in ifd:
+            ifd[_PIXEL_Y] = height
+        return ex.tobytes()
+    except Exception:  # EXIF Pillow cannot parse is carried as it came
+        return exif

@@ -47,6 +47,8 @@ def _setup(tmp: Path, case: str) -> None:
     elif case == "out_is_dir":
         save_gray(tmp / "a.png")
         (tmp / "a_denoised.png").mkdir()
+    elif case == "wide":
+        save_gray(tmp / "wide.png", 2, 65600)
     elif case == "unwritable":
         save_gray(tmp / "a.png")
         (tmp / "blocker").write_text("a file, not a folder")
@@ -96,12 +98,17 @@ CASES = [
     ("no input", [], 2, "no input given"),
     ("suffix with a folder", ["TMP/a.png", "-s", "25", "--suffix", "/x"], 2, "--suffix '/x' is not part of a file name"),
     ("dng name for an image", ["TMP/a.png", "-s", "25", "-o", "TMP/a.dng"], 2, "a.png is not a camera raw"),
+    ("a file as a folder", ["TMP/a.png", "-s", "25", "-o", "TMP/one.png/"], 2, "one.png is a file, not a folder"),
+    ("a format n3 cannot write", ["TMP/a.png", "-s", "25", "-o", "TMP/x.heic"], 2, "cannot write .heic"),
+    ("wider than JPEG holds", ["TMP/wide.png", "-s", "25", "-o", "TMP/w.jpg"], 1,
+     "JPEG holds at most 65,500 pixels per side, the output is 65600x2"),
 ]
 if not torch.cuda.is_available():
     CASES.append(("cuda absent", ["TMP/a.png", "-s", "25", "--device", "cuda"], 2, "CUDA was requested"))
 
 _SETUP = {"truncated png": "truncated", "corrupt jpeg": "corrupt_jpeg", "absurd size": "huge",
-          "int32 tiff": "int32_tiff", "output is a folder": "out_is_dir", "unwritable output": "unwritable"}
+          "int32 tiff": "int32_tiff", "output is a folder": "out_is_dir", "unwritable output": "unwritable",
+          "wider than JPEG holds": "wide"}
 
 
 def _args(args: list[str], tmp: Path) -> list[str]:
@@ -170,6 +177,11 @@ def test_real_process_exit_codes(tmp_path):
         p = _proc(*args)
         assert p.returncode == 2 and p.stderr.startswith("n3: error:") and text in p.stderr, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    # A bare group shows its help, formatted (Click >= 8.2 raises it as a usage error).
+    for args in ([], ["weights"]):
+        p = _proc(*args)
+        assert p.returncode in (0, 2) and "Usage: n3" in p.stdout + p.stderr, p.stderr
+        assert "\nCommands:\n" in p.stdout + p.stderr and "n3: error" not in p.stderr
     # --debug shows the traceback and keeps the error's exit code.
     p = _proc("--debug", "denoise", tmp_path / "missing.png", "-s", "25")
     assert p.returncode == 2 and "Traceback" in p.stderr and "no such file" in p.stderr

@@ -121,6 +121,18 @@ def test_json_report_and_dry_run(tmp_path, tiny, run):
     assert json.loads(r.stdout)["summary"]["failed"] == 1
 
 
+def test_an_estimate_outside_the_blind_range_reports_what_was_used(tmp_path, tiny, run):
+    save_rgb(tmp_path / "n.png", 48, 48)  # uniform random pixels: an estimate far above 75
+    r = run("denoise", tmp_path / "n.png", "-m", "tiny-blind-color", "--json")
+    assert r.exit_code == 0, r.output
+    item = json.loads(r.stdout)["items"][0]
+    assert item["sigma_source"] == "estimated" and item["sigma"] > 75 and item["sigma_used"] == 75.0
+    r = run("denoise", tmp_path / "n.png", "-m", "tiny-blind-color", "--overwrite")
+    assert "75 used" in r.stderr
+    r = run("denoise", tmp_path / "n.png", "-m", "tiny-blind-color", "-s", "20", "--overwrite", "--json")
+    assert json.loads(r.stdout)["items"][0]["sigma_used"] == 20.0
+
+
 def test_batch_of_50_with_broken_files(tmp_path, tiny, run):
     broken = {7: b"", 23: b"garbage" * 10, 41: None}
     for i in range(50):

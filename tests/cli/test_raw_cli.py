@@ -60,6 +60,7 @@ def test_an_image_name_asks_for_the_rendering_instead_of_the_dng(kdc, tmp_path, 
 
     res = run("denoise", kdc, "-m", "tiny-raw", "--noise", "0.002,4e-6", "-o", tmp_path / "only.png", "--json")
     assert res.exit_code == 0, res.output
+    assert "--sigma" not in res.stderr  # a raw's noise is (a, b): no reminder about sigma
     item = json.loads(res.stdout)["items"][0]
     assert item["output"].endswith("only.png") and any("rendering only" in n for n in item["notes"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.KDC", "only.png"]

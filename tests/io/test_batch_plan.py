@@ -112,6 +112,16 @@ def test_output_file_or_folder(tmp_path):
         tmp_path / "res" / "a_denoised.png"
     assert plan_batch([a], PlanOptions(output=tmp_path / "res", suffix="")).items[0].dst == \
         tmp_path / "res" / "a.png"
+    # A trailing separator makes a folder of any name (Path() would drop it).
+    assert plan_batch([a], PlanOptions(output=f"{tmp_path / 'n.png'}/")).items[0].dst == \
+        tmp_path / "n.png" / "a_denoised.png"
+    touch(tmp_path / "f.png")
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        plan_batch([a], PlanOptions(output=f"{tmp_path / 'f.png'}/"))
+    # Image formats n3 does not write are refused rather than taken for folder names.
+    with pytest.raises(UsageError, match="cannot write .heic"):
+        plan_batch([a], PlanOptions(output=tmp_path / "x.heic"))
+    assert not (tmp_path / "x.heic").exists()
 
 
 def test_side_outputs_obey_the_output_rules(tmp_path):
@@ -138,6 +148,7 @@ def test_raws_go_to_dng_and_only_raws(tmp_path):
     cam, img = touch(tmp_path / "a.NEF"), touch(tmp_path / "a.png")
     plan = plan_batch([tmp_path], PlanOptions(raw=True, render="png"))
     by_src = {i.src.name: i for i in plan.items}
+    assert by_src["a.NEF"].raw and not by_src["a.png"].raw
     assert by_src["a.NEF"].dst.name == "a_denoised.dng" and by_src["a.NEF"].extras == [tmp_path / "a_denoised.png"]
     # The rendering of the raw and the output of the image would be the same file.
     assert by_src["a.png"].action == "fail" and "same output as" in by_src["a.png"].reason

@@ -152,9 +152,14 @@ def test_cmyk_becomes_rgb_without_its_profile(tmp_path):
 
 def test_bmp_and_alpha_to_jpeg_note(tmp_path):
     img = Image(pixels=_random(8, (9, 11, 3)), alpha=_random(8, (9, 11)))
-    write_image(tmp_path / "a.bmp", img)
+    # Pillow's 32-bit BMP has no alpha mask (readers take it as RGB): dropped, and said.
+    assert any("alpha" in n for n in write_image(tmp_path / "a.bmp", img))
     back = read_image(tmp_path / "a.bmp")
     np.testing.assert_array_equal(back.pixels, img.pixels)
+    assert back.alpha is None and back.mode == "RGB"
+    gray = Image(pixels=_random(8, (9, 11, 1)), alpha=_random(8, (9, 11)))
+    assert any("alpha" in n for n in write_image(tmp_path / "g.bmp", gray))
+    assert read_image(tmp_path / "g.bmp").mode == "L"
     notes = write_image(tmp_path / "a.jpg", img)
     assert any("alpha" in n for n in notes)
     notes = write_image(tmp_path / "b.jpg", Image(pixels=_random(16, (9, 11, 1)), bit_depth=16))
@@ -168,6 +173,59 @@ def test_float_tiff_outside_unit_range_is_kept(tmp_path):
     assert img.bit_depth == 32 and not img.unit_range
     write_image(tmp_path / "g.tif", img)
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "g.tif"), a)
+
+
+def test_float_written_as_integers_says_it_clips(tmp_path):
+    a = np.linspace(-1, 2, 8 * 9, dtype=np.float32).reshape(8, 9)
+    tifffile.imwrite(tmp_path / "f.tif", a)
+    notes = write_image(tmp_path / "f.png", read_image(tmp_path / "f.tif"))
+    assert any("outside [0, 1] clipped" in n for n in notes)
+    tifffile.imwrite(tmp_path / "u.tif", np.clip(a, 0, 1))  # in range: nothing to say
+    assert not any("clipped" in n for n in write_image(tmp_path / "u.png", read_image(tmp_path / "u.tif")))
+
+
+def test_associated_alpha_stays_associated_or_is_divided_out(tmp_path):
+    rgb = RNG.integers(0, 256, (6, 7, 3)).astype(np.float64)
+    alpha = RNG.integers(1, 256, (6, 7)).astype(np.float64)
+    pre = np.rint(rgb * alpha[..., None] / 255).astype(np.uint8)  # premultiplied colours
+    tifffile.imwrite(tmp_path / "p.tif", np.dstack([pre, alpha.astype(np.uint8)]), photometric="rgb",
+                     extrasamples=["assocalpha"])
+    img = read_image(tmp_path / "p.tif")
+    assert img.premultiplied
+    assert write_image(tmp_path / "q.tif", img) == []
+    with tifffile.TiffFile(tmp_path / "q.tif") as tf:
+        assert tuple(np.atleast_1d(tf.pages[0].tags["ExtraSamples"].value)) == (1,)
+    np.testing.assert_array_equal(read_image(tmp_path / "q.tif").pixels, img.pixels)
+    notes = write_image(tmp_path / "q.png", img)
+    assert any("un-premultiplied" in n for n in notes)
+    back = np.asarray(PILImage.open(tmp_path / "q.png")).astype(np.float64)
+    np.testing.assert_array_equal(back[..., 3], alpha)
+    want = np.clip(pre / (alpha[..., None] / 255), 0, 255)
+    assert np.abs(back[..., :3] - want).max() <= 0.51
+    tifffile.imwrite(tmp_path / "u.tif", np.dstack([pre, alpha.astype(np.uint8)]), photometric="rgb",
+                     extrasamples=["unassalpha"])
+    assert not read_image(tmp_path / "u.tif").premultiplied
+
+
+def test_exif_pixel_dimensions_follow_the_written_size(tmp_path):
+    exif = PILImage.Exif()
+    exif[0x0112] = 6
+    exif.get_ifd(0x8769).update({0xA002: 40, 0xA003: 24})
+    a = RNG.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    PILImage.fromarray(a).save(tmp_path / "r.jpg", exif=exif)
+    img = read_image(tmp_path / "r.jpg")
+    assert (img.width, img.height) == (24, 40)  # rotated upright
+    write_image(tmp_path / "o.jpg", img)
+    ifd = PILImage.open(tmp_path / "o.jpg").getexif().get_ifd(0x8769)
+    assert (ifd[0xA002], ifd[0xA003]) == (24, 40)
+
+
+def test_output_larger_than_its_format_fails_before_writing(tmp_path):
+    img = Image(pixels=np.zeros((1, 16400, 1), np.float32))
+    with pytest.raises(N3Error, match="WebP|WEBP"):
+        write_image(tmp_path / "w.webp", img)
+    assert list(tmp_path.iterdir()) == []
+    assert any("gray written as RGB" in n for n in write_image(tmp_path / "g.webp", Image(pixels=_random(8, (5, 6, 1)))))
 
 
 def test_lzw_tiff_and_multipage(tmp_path):
