@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 
 from n3cli.io.image import Image, Metadata, orient
 from n3cli.io.pillow_codec import pillow_metadata
-from n3cli.io.png_chunks import add_metadata
+from n3cli.io.png_chunks import add_metadata, pixel_chunks_only
 
 _SOURCE_MODES = {0: "L;16", 2: "RGB;16", 4: "LA;16", 6: "RGBA;16"}
 
@@ -29,7 +29,7 @@ def decode_png16(data: bytes, ctype: int) -> Image:
     """
     import imagecodecs
 
-    a = imagecodecs.png_decode(data)
+    a = imagecodecs.png_decode(pixel_chunks_only(data))
     if a.dtype != np.uint16:
         raise ValueError(f"expected 16-bit samples, got {a.dtype}")
     if a.ndim == 2:

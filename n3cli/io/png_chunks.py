@@ -23,17 +23,30 @@ def read_ihdr(data: bytes) -> tuple[int, int, int, int]:
     return width, height, depth, ctype
 
 
-def _strip_chunks(data: bytes, kinds: set[bytes]) -> bytes:
-    """Drop chunks of the given types (so ours are not duplicated)."""
+# What a decoder needs for the pixels: the critical chunks, and tRNS (a colour key that
+# becomes alpha).
+_PIXEL_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS"}
+
+
+def _strip_chunks(data: bytes, kinds: set[bytes], keep_only: bool = False) -> bytes:
+    """Drop chunks of the given types (so ours are not duplicated); ``keep_only``: drop
+    every chunk *not* of those types."""
     out, pos = [data[:8]], 8
     while pos + 8 <= len(data):
         length = struct.unpack(">I", data[pos:pos + 4])[0]
         kind = data[pos + 4:pos + 8]
         end = pos + 12 + length
-        if kind not in kinds:
+        if (kind in kinds) == keep_only:
             out.append(data[pos:end])
         pos = end
     return b"".join(out)
+
+
+def pixel_chunks_only(data: bytes) -> bytes:
+    """The PNG without its ancillary chunks but tRNS, for a pixel decoder: libpng prints
+    its complaints about them (a malformed eXIf, a known-incorrect sRGB iCCP) on stderr,
+    while the metadata is read separately, by Pillow."""
+    return _strip_chunks(data, _PIXEL_CHUNKS, keep_only=True)
 
 
 def add_metadata(data: bytes, icc: bytes | None = None, dpi: tuple[float, float] | None = None,

@@ -353,3 +353,19 @@ def test_16bit_png_orientation_and_metadata_chunks(tmp_path):
     check = PILImage.Exif()
     check.load(img.metadata.exif)
     assert check[0x0112] == 1
+
+
+def test_16bit_png_with_broken_ancillary_chunks_decodes_quietly(tmp_path, capfd):
+    """libpng printed 'PNG warning: eXIf: invalid' on stderr for such files; the pixel
+    decoder now gets the critical chunks (and tRNS) only."""
+    from n3cli.io.png_chunks import chunk
+
+    a = RNG.integers(0, 65536, (6, 7), dtype=np.uint16)
+    buf = io.BytesIO()
+    png.Writer(7, 6, greyscale=True, bitdepth=16).write(buf, a)
+    data = buf.getvalue()
+    bad = data[:33] + chunk(b"eXIf", b"not a TIFF header at all") + data[33:]
+    (tmp_path / "b.png").write_bytes(bad)
+    img = read_image(tmp_path / "b.png")
+    np.testing.assert_array_equal(np.rint(img.pixels[..., 0] * 65535).astype(np.uint16), a)
+    assert "warning" not in capfd.readouterr().err.lower()
