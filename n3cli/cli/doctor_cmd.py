@@ -55,7 +55,8 @@ def _store() -> dict[str, Any]:
     if not path.is_dir():
         parent = next((p for p in path.parents if p.exists()), None)
         creatable = not path.exists() and parent is not None and os.access(parent, os.W_OK | os.X_OK)
-        return {"path": str(path), "exists": False, "writable": creatable}
+        return {"path": str(path), "exists": False, "writable": creatable,
+                **({"error": "a file, not a folder"} if path.exists() else {})}
     try:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".n3doctor", suffix=".tmp"):
             pass
@@ -117,7 +118,8 @@ def doctor(as_json: bool) -> None:
     else:
         lines.append(f"models   {no} none installed: run `n3 weights fetch paper` or see `n3 weights list`")
     if s.get("path"):
-        missing = " (not created yet)" if s.get("exists") is False else ""
+        missing = (f" ({s['error']})" if s.get("error") else
+                   " (not created yet)" if s.get("exists") is False else "")
         lines.append(f"store    {ok if s['writable'] else no + ' NOT writable'} {s['path']}{missing}")
     else:
         lines.append(f"store    {no} {s.get('error')}")

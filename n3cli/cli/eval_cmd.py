@@ -37,8 +37,14 @@ Examples:
 def _check_json_target(path: Path) -> None:
     if path.is_dir():
         raise UsageError(f"--json {path} is a directory", "name a file, e.g. --json results.json")
-    if not path.parent.is_dir():
-        raise UsageError(f"--json {path}: the folder {path.parent} does not exist", "create it first")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(f"--json {path}: {parent} is a file, not a folder", "name a file in a folder")
+    if not parent.is_dir():
+        raise UsageError(f"--json {path}: the folder {parent} does not exist", "create it first")
+    from n3cli.io.atomic import writable_folder
+
+    writable_folder(parent, f"--json {path}: the folder")  # a probe file, before hours of evaluation
 
 
 def _write_json(target: str, payload: object) -> None:

@@ -57,19 +57,20 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
-def read_image(path: Path, color: str) -> np.ndarray:
+def read_image(path: Path, color: str, role: str = "training") -> np.ndarray:
     """Decode one image as H x W x C uint8; ``color`` is "gray" (paper formula), "rgb", or
-    "y" (BT.601 luminance as MATLAB's rgb2ycbcr, rounded: the super-resolution input)."""
+    "y" (BT.601 luminance as MATLAB's rgb2ycbcr, rounded: the super-resolution input).
+    ``role`` names the image in errors ("training", "validation")."""
     try:
         with Image.open(path) as img:
             img.load()
             if img.mode == "F" or img.mode.startswith("RGB;32"):
-                raise UsageError(f"training image {path} has float samples",
+                raise UsageError(f"{role} image {path} has float samples",
                                  "convert it to an 8- or 16-bit PNG")
             if img.mode.startswith("I"):  # 16-bit gray (I;16*, or I from TIFF): to 8 bits, rounded
                 wide = np.asarray(img).astype(np.float64)
                 if wide.min() < 0 or wide.max() > 65535:
-                    raise UsageError(f"training image {path} has 32-bit integer samples",
+                    raise UsageError(f"{role} image {path} has 32-bit integer samples",
                                      "convert it to an 8- or 16-bit PNG")
                 img = Image.fromarray(np.rint(wide / 257.0).astype(np.uint8), "L")
             if img.mode not in ("L", "RGB"):
@@ -85,7 +86,7 @@ def read_image(path: Path, color: str) -> np.ndarray:
                 raise UsageError(f"unknown colour mode '{color}'", "use gray, rgb or y")
             arr = np.asarray(img, dtype=np.uint8)
     except (OSError, ValueError) as err:
-        raise UsageError(f"cannot read training image {path}: {err}") from None
+        raise UsageError(f"cannot read {role} image {path}: {err}") from None
     return arr[..., None] if arr.ndim == 2 else arr
 
 
@@ -175,7 +176,7 @@ def load_validation_images(files: list[Path], color: str, count: int, crop: int 
     to ``crop`` if > 0."""
     out = []
     for f in files[:count]:
-        a = read_image(f, color)
+        a = read_image(f, color, "validation")
         if crop > 0:
             h, w = a.shape[:2]
             ch, cw = min(crop, h), min(crop, w)

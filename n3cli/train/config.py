@@ -18,7 +18,7 @@ from typing import Any
 
 from n3cli.data.pg_noise import LOG10_A_RANGE
 from n3cli.data.testsets import VALIDATION_SETS
-from n3cli.errors import UsageError, WeightsError
+from n3cli.errors import UsageError
 from n3cli.models.arch import DEFAULT_ARCH, get_arch
 
 
@@ -314,7 +314,12 @@ def config_from_dict(raw: dict[str, Any], source: str = "") -> TrainConfig:
     model_raw = dict(raw.get("model", {}))
     arch = str(model_raw.pop("arch", DEFAULT_ARCH))
     try:
-        model = get_arch(arch).config_from_dict(model_raw)
+        family = get_arch(arch)
+        # Types first (8.5 features, "8", a string "False"): one line, not a crash in torch.
+        kinds = {f.name: _default(f) for f in fields(family.config_type)}
+        model_raw = {k: _checked("model", k, tuple(v) if isinstance(v, list) else v, kinds[k]) if k in kinds else v
+                     for k, v in model_raw.items()}
+        model = family.config_from_dict(model_raw)
     except (TypeError, ValueError) as err:
         raise UsageError(f"bad [model] settings: {err}") from None
     parts = {s: _coerce(cls, s, dict(raw.get(s, {}))) for s, cls in _SECTIONS.items()}
@@ -335,7 +340,7 @@ def validate(cfg: TrainConfig) -> None:
 
     try:
         check_name(cfg.name)
-    except WeightsError as err:
+    except UsageError as err:
         raise UsageError(f"config name: {err.message}", err.hint) from None
     t = cfg.task
     if t.kind not in ("gauss", "blind-gauss", "sr", "raw-pg"):
@@ -377,6 +382,10 @@ def _validate_raw(cfg: TrainConfig) -> None:
     if not 0.0 <= cfg.task.tone_prob <= 1.0:
         raise UsageError(f"bad task.tone_prob {cfg.task.tone_prob}", "use a share in [0, 1], e.g. 0.5")
     _validate_focus(cfg.task, LOG10_A_RANGE, "log10 a, e.g. [-4, -2.5]")
+    bad = [v for v in cfg.validation.sigmas if not -10.0 <= v <= 0.0]
+    if bad:
+        raise UsageError(f"bad validation.sigmas {list(cfg.validation.sigmas)}",
+                         "for raw-pg they are log10 a (a <= 1), e.g. [-3.5, -2.5, -1.5]")
 
 
 def _validate_focus(t: TaskConfig, span: tuple[float, float], example: str) -> None:
@@ -410,6 +419,10 @@ def _validate_denoise(cfg: TrainConfig) -> None:
     _validate_focus(t, (0.0, 255.0), "sigma in 8-bit units, e.g. [10, 30]")
     if t.kind == "gauss" and not 0 < t.sigma <= 255:
         raise UsageError(f"bad task.sigma {t.sigma}", "a std in 8-bit units: 0 < sigma <= 255")
+    bad = [v for v in cfg.validation.sigmas if not 0 < v <= 255]
+    if bad:
+        raise UsageError(f"bad validation.sigmas {list(cfg.validation.sigmas)}",
+                         "noise stds in 8-bit units: 0 < sigma <= 255, e.g. [15, 25, 50]")
 
 
 def _validate_common(cfg: TrainConfig) -> None:
@@ -429,8 +442,13 @@ def _validate_common(cfg: TrainConfig) -> None:
                          "(or 0 with schedule.bn_steps >= 1: BatchNorm statistics only)")
     if s.kind == "epoch-exp" and s.epochs < 1:
         raise UsageError("schedule kind epoch-exp needs schedule.epochs >= 1")
-    if not (math.isfinite(cfg.optim.lr) and cfg.optim.lr > 0 and s.lr_end > 0):
-        raise UsageError("optim.lr and schedule.lr_end must be positive")
+    if not (math.isfinite(cfg.optim.lr) and cfg.optim.lr > 0 and math.isfinite(s.lr_end) and s.lr_end > 0):
+        raise UsageError("optim.lr and schedule.lr_end must be positive (finite) numbers")
+    if not (math.isfinite(cfg.optim.loss_scale) and cfg.optim.loss_scale > 0):
+        raise UsageError(f"bad optim.loss_scale {cfg.optim.loss_scale}", "a positive number, e.g. 0.125")
+    ck = cfg.checkpoint
+    if ck.every_steps < 0 or not (math.isfinite(ck.every_minutes) and ck.every_minutes >= 0):
+        raise UsageError("checkpoint.every_steps and checkpoint.every_minutes must not be negative (0 = off)")
     if cfg.runtime.amp not in ("none", "bf16", "auto"):
         raise UsageError(f"unknown runtime.amp '{cfg.runtime.amp}'", "use none, bf16 or auto")
     if cfg.optim.loss not in ("sse", "l1"):

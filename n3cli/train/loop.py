@@ -246,12 +246,27 @@ def train(cfg: TrainConfig, opts: TrainOptions) -> TrainResult:
     device = resolve_device(opts.device)
     info, device = init_distributed(device)
     ok = False
+    created = [p for p in (Path(opts.out), opts.export_to) if p is not None and not Path(p).exists()]
     try:
-        result = _Run(cfg, opts, info, device).run()
+        try:
+            run = _Run(cfg, opts, info, device)
+        except BaseException:
+            if info.is_main:  # a run that never started leaves no empty folders behind
+                for folder in created:
+                    _remove_if_empty(Path(folder))
+            raise
+        result = run.run()
         ok = True
         return result
     finally:
         shutdown(info, wait_for_all=ok)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()  # only succeeds when empty
+    except OSError:
+        pass
 
 
 class _Run:
@@ -513,6 +528,12 @@ class _Run:
         total = cfg.total_steps
         stop_at = total if opts.max_steps is None else min(total, opts.max_steps)
         deadline = None if opts.max_minutes is None else self.t0 + 60.0 * opts.max_minutes
+        if opts.resume and self.step >= total:
+            # Its card and export hold the finished run's figures: resuming would rewrite
+            # them from a run of no steps.
+            raise UsageError(f"the run in {self.out} has finished (step {self.step:,} of {total:,})",
+                             "train more with --init its exported weights and a new --out, or "
+                             "--resume --reschedule --set schedule.steps=N to lengthen it")
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.toml").write_text(to_toml(cfg))

@@ -84,19 +84,30 @@ def infer_config(sd: dict[str, torch.Tensor]) -> N3NetConfig:
     """Guess an :class:`N3NetConfig` from tensor shapes (for names the registry lacks).
 
     Patch size, stride, window and space-to-depth cannot be seen in the weights: the
-    paper's values are assumed.
+    paper's values are assumed. So only the paper's layout is inferred, an input of the
+    image planes alone: a first convolution that takes more channels than the network
+    gives back (noise maps, space-to-depth) could be packed in more than one way, and a
+    guess would install a model that cannot run; such files are refused.
     """
     try:
         conv1 = sd["blocks.0.conv1.weight"]
         num_n3 = len({k.split(".")[1] for k in sd if k.startswith("nls.")})
+        cout = sd[f"blocks.{num_n3}.conv2.weight"].shape[0]
+    except (KeyError, IndexError, ValueError) as err:
+        raise WeightsError(f"cannot recognise an N3Net in this checkpoint ({err})",
+                           "import it under a registered name (see `n3 weights list`)") from None
+    if conv1.ndim != 4 or conv1.shape[1] != cout:
+        raise WeightsError(f"cannot tell how this N3Net's {conv1.shape[1]}-channel input is packed (noise "
+                           f"maps, half resolution) from its tensors alone",
+                           "import its .safetensors with the .json n3 wrote beside it")
+    try:
         depth = 2 + sum(1 for k, v in sd.items()
                         if re.fullmatch(r"blocks\.0\.layer1\.\d+\.weight", k) and v.ndim == 4)
         embed = [v for k, v in sorted(sd.items(), key=lambda kv: _natural(kv[0]))
                  if re.fullmatch(r"nls\.0\.embedcnn\.\d+\.weight", k) and v.ndim == 4]
         n3c = sd["blocks.0.conv2.weight"].shape[0]
-        cout = sd[f"blocks.{num_n3}.conv2.weight"].shape[0]
         k = sd["blocks.1.conv1.weight"].shape[1] // n3c - 1 if num_n3 else 7
-        return N3NetConfig(image_channels=min(cout, conv1.shape[1]), in_channels=conv1.shape[1],
+        return N3NetConfig(image_channels=cout, in_channels=cout,
                            out_channels=cout, features=conv1.shape[0], depth=depth,
                            n3_channels=n3c, embed_features=embed[0].shape[0] if embed else 64,
                            embed_out=embed[-1].shape[0] if embed else 8,
@@ -186,7 +197,7 @@ def _mirror_base(mirror: str | None) -> str:
     if "://" not in mirror:  # a plain folder
         folder = Path(mirror).expanduser().resolve()
         if not folder.is_dir():
-            raise UsageError(f"--mirror {mirror}: no such folder",
+            raise UsageError(f"--mirror {mirror}: {'not a folder' if folder.exists() else 'no such folder'}",
                              "give the folder that holds the upstream layout, or an http(s):// URL")
         return folder.as_uri()
     return mirror.rstrip("/")

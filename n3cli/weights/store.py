@@ -68,7 +68,7 @@ def sha256_file(path: Path) -> str:
 def check_name(name: str) -> str:
     """Model names become file names: allow letters, digits, ``-``, ``_`` and ``.`` only."""
     if not name or not set(name) <= _NAME_OK or name.startswith("."):
-        raise WeightsError(f"invalid model name '{name}'",
+        raise UsageError(f"invalid model name '{name}'",
                            "use letters, digits, '-', '_' and '.' only")
     return name
 
@@ -143,7 +143,7 @@ def read_entry(json_path: Path, where: str) -> Entry:
         meta = json.loads(Path(json_path).read_text(encoding="utf-8"))
         name = check_name(str(meta["name"]))
         spec = spec_from_meta(name, meta)
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, UsageError) as err:
         raise WeightsError(f"unreadable model description {json_path}: {err}",
                            "re-import or re-fetch the model") from None
     return Entry(spec, Path(json_path), Path(json_path).with_suffix(".safetensors"), where, meta)

@@ -3,6 +3,8 @@ an interrupted eval still shows what finished."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PIL import Image
 
@@ -95,6 +97,14 @@ def test_eval_checks_its_json_target_before_evaluating(run, tmp_path):
     assert r.exit_code == 2 and "does not exist" in r.stderr
     r = run("eval", "--dataset", "set12", "--sigma", "25", "--limit", "1", "--json", tmp_path)
     assert r.exit_code == 2 and "is a directory" in r.stderr
+    (tmp_path / "afile").write_text("x")
+    r = run("eval", "--dataset", "set12", "--sigma", "25", "--limit", "1", "--json", tmp_path / "afile" / "r.json")
+    assert r.exit_code == 2 and "afile is a file, not a folder" in r.stderr
+    if os.geteuid() != 0:  # root writes anywhere: no unwritable folder to try
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o555)
+        r = run("eval", "--dataset", "set12", "--sigma", "25", "--limit", "1", "--json", ro / "r.json")
+        assert r.exit_code == 2 and "is not a writable folder" in r.stderr
     r = run("eval", "--task", "raw", "--noise", "1e-3,1e-5,2e-3,1e-5,1e-3,1e-5,1e-3,1e-5", "--limit", "1")
     assert r.exit_code == 2 and "takes one pair a,b" in r.stderr
 

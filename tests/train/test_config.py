@@ -84,7 +84,18 @@ def test_overrides_and_errors(tmp_path):
                          ("validation.sigmas=[]", "validation.sigmas is empty"), ("task.sigma=-25", "bad task.sigma"),
                          ("validation.dataset=\"set12\"", "'set12' is not a validation set"),
                          ("seed=1.5", "seed must be a whole number"), ("seed.x=1", "top-level key, not a section"),
-                         ("steps=3", "bad --set")]:
+                         ("steps=3", "bad --set"),
+                         # [model] too: 8.5 features crashed in torch, "False" was a true string
+                         ("model.features=8.5", r"\[model\] features must be a whole number, not 8.5"),
+                         ("model.window=4.0", "window must be a whole number"),
+                         ("model.features=\"8\"", "features must be a whole number"),
+                         ("model.batchnorm=False", "batchnorm must be true or false, not 'False'"),
+                         # ranges that trained "successfully" before
+                         ("schedule.lr_end=inf", "lr_end must be positive"),
+                         ("optim.loss_scale=-1", "bad optim.loss_scale"),
+                         ("validation.sigmas=[-5]", "bad validation.sigmas"),
+                         ("validation.sigmas=[1000]", "bad validation.sigmas"),
+                         ("checkpoint.every_steps=-1", "must not be negative")]:
         with pytest.raises(UsageError, match=message):
             load_config(cfg_path, [bad])
     assert load_config(cfg_path, ["optim.lr=1"]).optim.lr == 1.0  # an int where a float goes

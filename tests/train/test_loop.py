@@ -51,6 +51,11 @@ def test_resume_after_max_steps_is_bit_exact(tmp_path, train_dir, val_dir):
     with pytest.raises(UsageError, match="already holds a run"):
         _run(cfg, tmp_path / "b")
     _run(cfg, tmp_path / "b", resume=True)
+    # A finished run is not resumed: that rewrote its card and export from a run of no steps.
+    card = (tmp_path / "b" / "tiny.md").read_text()
+    with pytest.raises(UsageError, match="has finished"):
+        _run(cfg, tmp_path / "b", resume=True)
+    assert (tmp_path / "b" / "tiny.md").read_text() == card
     a, b = load_file(tmp_path / "a" / "tiny.safetensors"), load_file(tmp_path / "b" / "tiny.safetensors")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ"
@@ -374,6 +379,21 @@ def test_unwritable_out_and_export_folders_fail_before_training(tmp_path, train_
         with pytest.raises(UsageError, match=f"{what} .* is not a writable folder"):
             train(load_config(cfg), TrainOptions(device="cpu", progress=False, **opts))
         assert not (tmp_path / "ok" / "tiny.safetensors").exists()  # nothing trained
+
+
+def test_a_run_that_never_starts_leaves_no_folders(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=2, bn=0)
+    bad = tmp_path / "bad"
+    make_images(bad, count=1)
+    (bad / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(UsageError, match="cannot read validation image .*broken.png"):
+        _run(cfg, tmp_path / "out", [f'validation.folder="{bad}"', "validation.images=2"],
+             export_to=tmp_path / "exp")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "exp").exists()
+    (tmp_path / "kept").mkdir()  # a folder the user made stays, even empty
+    with pytest.raises(UsageError):
+        _run(cfg, tmp_path / "kept", [f'validation.folder="{bad}"', "validation.images=2"])
+    assert (tmp_path / "kept").is_dir()
 
 
 def test_checkpoints_get_an_outputs_usual_permissions(tmp_path, train_dir):

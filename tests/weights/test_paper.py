@@ -192,6 +192,13 @@ def test_an_n3_export_imports_as_it_was_trained(home, tmp_path):
         '"sha256": "', '"sha256": "0'))
     with pytest.raises(WeightsError, match="describes other weights"):
         import_checkpoint(other, "mine3")
+    # Without its description the input packing cannot be seen in the tensors: refused,
+    # rather than installed as a full-resolution 8-channel model that cannot run.
+    alone = tmp_path / "alone.safetensors"
+    shutil.copyfile(weights, alone)
+    with pytest.raises(WeightsError, match="cannot tell how this N3Net's 8-channel input is packed"):
+        import_checkpoint(alone, "mine4")
+    assert "mine4" not in store_mod.installed()
 
 
 def test_an_unusable_store_breaks_neither_bundled_models_nor_messages(tmp_path, monkeypatch):
