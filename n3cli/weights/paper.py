@@ -93,26 +93,22 @@ def infer_config(sd: dict[str, torch.Tensor]) -> N3NetConfig:
         conv1 = sd["blocks.0.conv1.weight"]
         num_n3 = len({k.split(".")[1] for k in sd if k.startswith("nls.")})
         cout = sd[f"blocks.{num_n3}.conv2.weight"].shape[0]
-    except (KeyError, IndexError, ValueError) as err:
-        raise WeightsError(f"cannot recognise an N3Net in this checkpoint ({err})",
-                           "import it under a registered name (see `n3 weights list`)") from None
-    if conv1.ndim != 4 or conv1.shape[1] != cout:
-        raise WeightsError(f"cannot tell how this N3Net's {conv1.shape[1]}-channel input is packed (noise "
-                           f"maps, half resolution) from its tensors alone",
-                           "import its .safetensors with the .json n3 wrote beside it")
-    try:
         depth = 2 + sum(1 for k, v in sd.items()
                         if re.fullmatch(r"blocks\.0\.layer1\.\d+\.weight", k) and v.ndim == 4)
         embed = [v for k, v in sorted(sd.items(), key=lambda kv: _natural(kv[0]))
                  if re.fullmatch(r"nls\.0\.embedcnn\.\d+\.weight", k) and v.ndim == 4]
         n3c = sd["blocks.0.conv2.weight"].shape[0]
         k = sd["blocks.1.conv1.weight"].shape[1] // n3c - 1 if num_n3 else 7
-        return N3NetConfig(image_channels=cout, in_channels=cout,
-                           out_channels=cout, features=conv1.shape[0], depth=depth,
-                           n3_channels=n3c, embed_features=embed[0].shape[0] if embed else 64,
+        if conv1.ndim != 4 or conv1.shape[1] != cout:  # a WeightsError passes the except below
+            raise WeightsError(f"cannot tell how this N3Net's {conv1.shape[1]}-channel input is packed "
+                               "(noise maps, half resolution) from its tensors alone",
+                               "import its .safetensors with the .json n3 wrote beside it")
+        return N3NetConfig(image_channels=cout, in_channels=cout, out_channels=cout,
+                           features=conv1.shape[0], depth=depth, n3_channels=n3c,
+                           embed_features=embed[0].shape[0] if embed else 64,
                            embed_out=embed[-1].shape[0] if embed else 8,
                            embed_depth=len(embed) or 3, k=k, num_n3=num_n3)
-    except (KeyError, IndexError, ValueError) as err:
+    except (KeyError, IndexError, ValueError) as err:  # missing tensors, shapes no N3Net has
         raise WeightsError(f"cannot recognise an N3Net in this checkpoint ({err})",
                            "import it under a registered name (see `n3 weights list`)") from None
 
