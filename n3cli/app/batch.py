@@ -322,7 +322,7 @@ class Denoiser(ImageJob):
             notes.append(f"gray model on a colour image ({self.opts.gray_on_color} channels): "
                          f"{GRAY_ON_COLOR_HINT}")
         out, took, estimate = self.run_engine(model, desc, img, sigma_conditions(sigma_used), name)
-        notes += self.write(item, img, replace(img, pixels=out))
+        notes += self.write(item, img, replace(img, pixels=clip_like(out, img)))
         return ItemResult(input=str(item.src), output=str(item.dst), status="ok", sigma=sigma,
                           sigma_source=source, sigma_used=sigma_used, model=name, image=img.describe(),
                           seconds=time.perf_counter() - t0, engine_seconds=took, estimated_seconds=estimate,
@@ -349,6 +349,21 @@ class Denoiser(ImageJob):
         if desc.sigma and abs(sigma - desc.sigma) > 0.2 * desc.sigma:
             return sigma, [f"{name} was trained for sigma {desc.sigma:g}, this image's is {sigma:.1f}"]
         return sigma, []
+
+
+def clip_like(out: np.ndarray, source: Image, alpha: np.ndarray | None = None) -> np.ndarray:
+    """The network's output held to the range its input lived in: [0, 1] for integer and
+    unit-range float images (networks and bicubic overshoot at edges), no negative light
+    for a float image that had none (HDR values above 1 are kept), and premultiplied
+    colours at most their ``alpha`` (the output's; the source's by default)."""
+    if source.unit_range:
+        out = np.clip(out, 0.0, 1.0)
+    elif source.pixels.size and float(source.pixels.min()) >= 0.0:
+        out = np.maximum(out, 0.0)
+    alpha = source.alpha if alpha is None else alpha
+    if source.premultiplied and alpha is not None:
+        out = np.minimum(out, alpha[..., None])
+    return out
 
 
 def write_preview(before: Image, after: Image, item: PlanItem) -> Path:
