@@ -116,6 +116,11 @@ def _megapixels(n: int) -> str:
     return f"{n / 1e6:.1f} MP" if n >= 1e5 else f"{n:,} pixels"
 
 
+def oriented_dpi(dpi: tuple[float, float] | None, orientation: int) -> tuple[float, float] | None:
+    """The (x, y) DPI after :func:`orient`: orientations 5-8 swap the axes."""
+    return (dpi[1], dpi[0]) if dpi and orientation >= 5 else dpi
+
+
 def orient(a: np.ndarray | None, orientation: int) -> np.ndarray | None:
     """Apply an EXIF orientation (1..8) to an H x W [x C] array, like Pillow's exif_transpose."""
     if a is None or orientation == 1:

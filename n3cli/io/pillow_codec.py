@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image as PILImage
 
-from n3cli.io.image import ORIENTATION_TAG, Image, Metadata, check_size, orient
+from n3cli.io.image import ORIENTATION_TAG, Image, Metadata, check_size, orient, oriented_dpi
 
 
 def decode_pillow(data: bytes, name: str, max_pixels: int | None, scale: int = 1) -> Image:
@@ -57,13 +57,29 @@ def pillow_metadata(img: PILImage.Image, header_only: bool = False) -> tuple[Met
             orientation = int(exif.get(ORIENTATION_TAG, 1) or 1)
         except (TypeError, ValueError):
             orientation = 1
+        if meta.dpi is None:  # WebP (and a JPEG without JFIF density) keep DPI in EXIF only
+            meta.dpi = exif_dpi(exif)
         if ORIENTATION_TAG in exif:
             exif[ORIENTATION_TAG] = 1
         try:
             meta.exif = exif.tobytes()
         except Exception:
             meta.exif = None
-    return meta, orientation if 1 <= orientation <= 8 else 1
+    orientation = orientation if 1 <= orientation <= 8 else 1
+    meta.dpi = oriented_dpi(meta.dpi, orientation)
+    return meta, orientation
+
+
+def exif_dpi(exif: PILImage.Exif) -> tuple[float, float] | None:
+    """(x, y) DPI from EXIF's X/YResolution and ResolutionUnit (inch or cm), if valid."""
+    try:
+        x, y = float(exif.get(0x011A, 0) or 0), float(exif.get(0x011B, 0) or 0)
+        unit = int(exif.get(0x0128, 2) or 2)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not (0 < x < 1e6 and 0 < y < 1e6) or unit not in (2, 3):  # NaN fails too
+        return None
+    return (x * 2.54, y * 2.54) if unit == 3 else (x, y)
 
 
 def pillow_to_arrays(img: PILImage.Image) -> tuple[np.ndarray, np.ndarray | None, int, list[str], bool]:

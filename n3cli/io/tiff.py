@@ -10,7 +10,7 @@ import io
 
 import numpy as np
 
-from n3cli.io.image import Image, Metadata, check_size, orient
+from n3cli.io.image import Image, Metadata, check_size, orient, oriented_dpi
 
 _INCH, _CM = 2, 3
 
@@ -97,7 +97,9 @@ def _tiff_metadata(page) -> tuple[Metadata, int]:
             meta.dpi = (dx * 2.54, dy * 2.54) if unit == _CM else (dx, dy)
     orientation = tags.get(274)
     o = int(orientation.value) if orientation is not None else 1
-    return meta, o if 1 <= o <= 8 else 1
+    o = o if 1 <= o <= 8 else 1
+    meta.dpi = oriented_dpi(meta.dpi, o)
+    return meta, o
 
 
 def encode_tiff(path: str, a: np.ndarray, alpha: np.ndarray | None, meta: Metadata,

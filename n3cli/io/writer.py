@@ -24,6 +24,7 @@ _PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "bmp": "BMP", "webp": "WEBP"}
 # Largest width or height each format can hold (libjpeg, libwebp); the others are 2^31.
 MAX_SIDE = {"jpeg": 65500, "webp": 16383}
 _EXIF_IFD, _PIXEL_X, _PIXEL_Y = 0x8769, 0xA002, 0xA003
+_X_RES, _Y_RES, _RES_UNIT, _INCH = 0x011A, 0x011B, 0x0128, 2
 
 
 def check_output_size(path: Path | str, fmt: str | None, width: int, height: int) -> None:
@@ -78,8 +79,8 @@ def write_image(path: Path | str, image: Image, fmt: str | None = None, quality:
     if fmt == "tiff" and meta.exif:
         meta = replace(meta, exif=None)  # tifffile writes no EXIF IFD: say so, do not fake it
         notes.append("EXIF not carried into TIFF (ICC profile and DPI are)")
-    if meta.exif:
-        meta = replace(meta, exif=exif_with_size(meta.exif, image.width, image.height))
+    if meta.exif or (fmt == "webp" and meta.dpi):  # WebP holds DPI in EXIF only
+        meta = replace(meta, exif=exif_with_geometry(meta.exif, image.width, image.height, meta.dpi))
     if depth == 32 and image.unit_range:
         pixels = np.clip(pixels, 0.0, 1.0)  # the source stayed in [0, 1]: so does the output
     a = quantize(pixels, depth)
@@ -124,19 +125,22 @@ def _save_pillow(tmp: str, a: np.ndarray, alpha: np.ndarray | None, fmt: str, me
     img.save(tmp, format=_PIL_NAMES[fmt], **kw)
 
 
-def exif_with_size(exif: bytes, width: int, height: int) -> bytes:
-    """``exif`` with its PixelXDimension / PixelYDimension set to the written size, where it
-    has them (they would otherwise contradict a rotated or upscaled output)."""
+def exif_with_geometry(exif: bytes | None, width: int, height: int,
+                       dpi: tuple[float, float] | None = None) -> bytes | None:
+    """``exif`` (or a new EXIF block, when there is none and ``dpi`` is given) whose
+    PixelX/YDimension are the written size, where it has them, and whose X/YResolution are
+    ``dpi``: they would otherwise contradict a rotated or upscaled output's other DPI field."""
     ex = PILImage.Exif()
     try:
-        ex.load(exif)
+        if exif:
+            ex.load(exif)
         ifd = ex.get_ifd(_EXIF_IFD)
-        if _PIXEL_X not in ifd and _PIXEL_Y not in ifd:
-            return exif
         if _PIXEL_X in ifd:
             ifd[_PIXEL_X] = width
         if _PIXEL_Y in ifd:
             ifd[_PIXEL_Y] = height
+        if dpi:
+            ex[_X_RES], ex[_Y_RES], ex[_RES_UNIT] = float(dpi[0]), float(dpi[1]), _INCH
         return ex.tobytes()
     except Exception:  # EXIF Pillow cannot parse is carried as it came
         return exif

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 import struct
 import subprocess
 import sys
@@ -220,6 +221,29 @@ def test_exif_pixel_dimensions_follow_the_written_size(tmp_path):
     write_image(tmp_path / "o.jpg", img)
     ifd = PILImage.open(tmp_path / "o.jpg").getexif().get_ifd(0x8769)
     assert (ifd[0xA002], ifd[0xA003]) == (24, 40)
+
+
+def test_dpi_follows_rotation_and_every_field_agrees(tmp_path):
+    """A rotated image swaps its x/y DPI; EXIF's X/YResolution say what JFIF / pHYs say;
+    WebP, whose only DPI field is EXIF's, reads and writes it there."""
+    exif = PILImage.Exif()
+    exif[0x0112], exif[0x011A], exif[0x011B], exif[0x0128] = 6, 300.0, 150.0, 2
+    a = RNG.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    PILImage.fromarray(a).save(tmp_path / "r.jpg", exif=exif, dpi=(300, 150))
+    img = read_image(tmp_path / "r.jpg")
+    assert img.metadata.dpi == pytest.approx((150, 300))  # rotated upright: the axes swap
+    write_image(tmp_path / "o.jpg", replace(img, metadata=replace(img.metadata, dpi=(450.0, 900.0))))
+    out = PILImage.open(tmp_path / "o.jpg")
+    ex = out.getexif()
+    assert out.info["dpi"] == pytest.approx((450, 900))
+    assert (float(ex[0x011A]), float(ex[0x011B]), ex[0x0128]) == (450.0, 900.0, 2)
+    cm = PILImage.Exif()
+    cm[0x011A], cm[0x011B], cm[0x0128] = 100.0, 100.0, 3  # per centimetre
+    PILImage.fromarray(a).save(tmp_path / "w.webp", exif=cm)
+    w = read_image(tmp_path / "w.webp")
+    assert w.metadata.dpi == pytest.approx((254, 254))
+    write_image(tmp_path / "w2.webp", replace(w, metadata=Metadata(dpi=(600.0, 600.0))))  # no EXIF given
+    assert read_image(tmp_path / "w2.webp").metadata.dpi == pytest.approx((600, 600))
 
 
 def test_output_larger_than_its_format_fails_before_writing(tmp_path):
