@@ -88,16 +88,20 @@ def job_options(f: Callable) -> Callable:
     return f
 
 
+def max_pixels_option(kw: dict[str, Any]) -> int:
+    """``--max-pixels`` as a count (the default limit when not given)."""
+    given = kw["max_pixels"]
+    return parse_count(given, "--max-pixels") if given is not None else DEFAULT_MAX_PIXELS
+
+
 def job_fields(kw: dict[str, Any], device: str, threads: int | None) -> dict[str, Any]:
     """The :class:`n3cli.app.batch.JobOptions` fields from the shared options."""
     from n3cli.engine.memory import parse_size  # here: torch loads only for jobs that run
     from n3cli.io.formats import normalize_format
 
-    max_pixels = kw["max_pixels"]
     return dict(device=device, fmt=normalize_format(kw["fmt"]) if kw["fmt"] else None,
                 quality=kw["quality"], strip_metadata=kw["strip_metadata"],
-                max_pixels=parse_count(max_pixels, "--max-pixels") if max_pixels is not None
-                else DEFAULT_MAX_PIXELS,
+                max_pixels=max_pixels_option(kw),
                 tile=parse_tile(kw["tile"]), tile_overlap=kw["tile_overlap"], tile_mode=kw["tile_mode"],
                 precision=kw["precision"], threads=threads, max_memory=parse_size(kw["max_memory"]),
                 ensemble=int(kw["ensemble"]), preview=kw["preview"])
@@ -106,13 +110,15 @@ def job_fields(kw: dict[str, Any], device: str, threads: int | None) -> dict[str
 def run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], default_suffix: str,
               make_job: Callable[[str, int | None, Any], Any], title: str,
               start_note: Callable[[Any], str | None] = lambda plan: None, raw_inputs: bool = False,
-              render: str | None = None, raw_only: bool = False, earlier_suffixes: tuple[str, ...] = ()) -> None:
+              render: str | None = None, raw_only: bool = False, earlier_suffixes: tuple[str, ...] = (),
+              scale: int = 1) -> None:
     """Plan ``inputs``, share the plan among torchrun ranks, run ``make_job(device,
     threads, reporter)``'s ``process`` on this rank's items, report and exit.
     ``raw_inputs``: camera raw files are inputs (written as DNG), not skipped; ``raw_only``:
     every other input fails (``--raw``); ``render``: each raw's DNG also gets an sRGB
     rendering in that format (planned like any output); ``earlier_suffixes``: folder walks
-    also skip files named like the command's other outputs (besides the suffix in use).
+    also skip files named like the command's other outputs (besides the suffix in use);
+    ``scale``: the outputs' size over the inputs' (an upscaler's), for ``--dry-run``'s checks.
 
     Exit codes: 0 all done, 1 some file failed (on any rank), 2 usage error, 128+signal
     when interrupted (finished outputs are kept; rerunning resumes).
@@ -123,7 +129,7 @@ def run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], 
     dist, device, threads = join(kw["device"], kw["threads"])  # torchrun: this rank's device, share
     try:
         _run_batch(ctx, inputs, kw, default_suffix, make_job, title, start_note, raw_inputs,
-                   raw_only, earlier_suffixes, render, dist, device, threads)
+                   raw_only, earlier_suffixes, render, dist, device, threads, scale)
     finally:
         # Every path, interrupted and dry runs too: a group left to the interpreter's exit
         # can abort it (engine.distributed.shutdown).
@@ -133,12 +139,13 @@ def run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], 
 def _run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any], default_suffix: str,
                make_job: Callable[[str, int | None, Any], Any], title: str,
                start_note: Callable[[Any], str | None], raw_inputs: bool, raw_only: bool,
-               earlier_suffixes: tuple[str, ...], render: str | None, dist: Any, device: str, threads: int | None) -> None:
+               earlier_suffixes: tuple[str, ...], render: str | None, dist: Any, device: str, threads: int | None,
+               scale: int) -> None:
     from n3cli.app.batch import run_plan
     from n3cli.app.distributed import gather_reports, share
     from n3cli.cli.batch_report import ConsoleReporter, print_plan, print_summary
     from n3cli.io.atomic import install_signal_cleanup
-    from n3cli.io.batch import PlanOptions, plan_batch
+    from n3cli.io.batch import PlanOptions, plan_batch, vet_plan_sizes
     from n3cli.io.formats import normalize_format
 
     suffix = default_suffix if kw["suffix"] is None else kw["suffix"]
@@ -154,12 +161,13 @@ def _run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any],
     single = len(full_plan.items) == 1 and not any(p.is_dir() for p in inputs) and not dist.enabled
     as_json = kw["as_json"]
     if kw["dry_run"]:
+        # What the real run would say: an item it would refuse is a failure now too (for a
+        # single input, the real run's usage error; exit 1 for a size, as a failed read).
+        refused = any(i.action == "fail" for i in full_plan.items)
+        too_big = vet_plan_sizes(full_plan, fmt_name, max_pixels_option(kw), scale)
         if dist.is_main:
             print_plan(full_plan, as_json)
-        # What the real run would say: an item it would refuse is a failure now too (for a
-        # single input, the real run's usage error).
-        refused = any(i.action == "fail" for i in full_plan.items)
-        ctx.exit((2 if single else 1) if refused else 0)
+        ctx.exit((2 if single else 1) if refused else 1 if too_big else 0)
         return
     if single and plan.items[0].action == "fail":
         raise UsageError(plan.items[0].reason if str(plan.items[0].src) in plan.items[0].reason

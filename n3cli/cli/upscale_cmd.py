@@ -57,7 +57,7 @@ def upscale(ctx: click.Context, inputs: tuple[Path, ...], scale: str, model: str
     from n3cli.app.upscale import upscale_suffix
 
     run_batch(ctx, inputs, kw, upscale_suffix(factor), make_job, "n3 upscale summary",
-              earlier_suffixes=tuple(upscale_suffix(int(s)) for s in SCALES))
+              earlier_suffixes=tuple(upscale_suffix(int(s)) for s in SCALES), scale=factor)
 
 
 COMMANDS = [upscale]

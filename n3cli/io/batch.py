@@ -148,6 +148,22 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
     return plan
 
 
+def vet_plan_sizes(plan: Plan, fmt: str | None, max_pixels: int | None, scale: int = 1) -> bool:
+    """Mark the planned image items whose header shows the real run would refuse them
+    (the pixel limit, the output format's largest side) as failed, with the real run's
+    reason; True if any was. Reads headers, no pixels (``--dry-run``)."""
+    from n3cli.io.reader import vet_sizes
+
+    found = False
+    for item in plan.items:
+        if item.action != "run" or item.raw:
+            continue
+        why = vet_sizes(item.src, item.dst, fmt, max_pixels, scale)
+        if why:
+            item.action, item.reason, found = "fail", why.removeprefix(f"{item.src}: "), True
+    return found
+
+
 def _output_is_dir(out: Path | None, trailing_sep: bool = False) -> bool:
     if out is None:
         return False

@@ -33,6 +33,48 @@ def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS, sc
     return decode_image(data, name=str(path), max_pixels=max_pixels, scale=scale)
 
 
+def probe_size(path: Path | str) -> tuple[int, int] | None:
+    """(width, height) from the file's header, no pixels decoded; None where the header
+    does not say (the real read reports why). For ``--dry-run``'s size checks."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            saved, PILImage.MAX_IMAGE_PIXELS = PILImage.MAX_IMAGE_PIXELS, None  # sizes only
+            try:
+                with PILImage.open(path) as img:
+                    return int(img.width), int(img.height)
+            finally:
+                PILImage.MAX_IMAGE_PIXELS = saved
+    except Exception:
+        pass
+    try:  # TIFF layouts Pillow does not open (float, planar): tifffile reads the tags
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            return int(page.imagewidth), int(page.imagelength)
+    except Exception:
+        return None
+
+
+def vet_sizes(item_src: Path, item_dst: Path, fmt: str | None, max_pixels: int | None,
+              scale: int = 1) -> str | None:
+    """Why reading ``item_src`` or writing its output would be refused for its size (the
+    pixel limit on the output, the output format's largest side), judged from the
+    header; None if the header shows nothing wrong. The messages are the real run's."""
+    from n3cli.io.writer import check_output_size
+
+    size = probe_size(item_src)
+    if size is None:
+        return None
+    try:
+        check_size(size[0], size[1], str(item_src), max_pixels, scale)
+        check_output_size(item_dst, fmt, size[0] * scale, size[1] * scale)
+    except N3Error as err:
+        return str(err)
+    return None
+
+
 def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = DEFAULT_MAX_PIXELS,
                  scale: int = 1) -> Image:
     """Decode image bytes; any decoder failure becomes :class:`ImageReadError`."""

@@ -112,6 +112,22 @@ def test_upscale_errors_are_one_line(tmp_path, tiny, run):
     assert r.exit_code == 2 and "no input given" in r.stderr
 
 
+def test_dry_run_refuses_what_the_real_run_refuses_for_its_size(tmp_path, tiny, run):
+    """The pixel limit and the output format's largest side, judged from the header."""
+    src = save_gray(tmp_path / "g.png", 30, 30)
+    PILImage.fromarray(np.zeros((2, 4100), np.uint8)).save(tmp_path / "wide.png")
+    r = run("upscale", src, "--scale", "4", "--max-pixels", "10000", "--dry-run")
+    assert r.exit_code == 1 and "above the limit of 10,000 pixels" in r.stdout
+    assert run("upscale", src, "--scale", "4", "--max-pixels", "10000", "--model", "tiny-sr").exit_code == 1
+    r = run("upscale", src, tmp_path / "wide.png", "--scale", "4", "--format", "webp", "--dry-run", "--json")
+    assert r.exit_code == 1
+    doc = {i["input"].rsplit("/", 1)[-1]: i for i in json.loads(r.stdout)["items"]}
+    assert doc["g.png"]["action"] == "run" and doc["wide.png"]["action"] == "fail"
+    assert "WEBP holds at most 16,383 pixels per side" in doc["wide.png"]["reason"]
+    assert not list(tmp_path.glob("*_x4*"))
+    assert run("upscale", src, "--scale", "4", "--dry-run").exit_code == 0
+
+
 def test_tiled_upscale_equals_whole_image(tmp_path, tiny, run):
     src = save_gray(tmp_path / "g.png", 90, 81)
     for tile, out in (("0", "whole.tif"), ("24", "tiled.tif")):
