@@ -26,13 +26,16 @@ def _engine_kwargs(device: str, tile: int | str, precision: str, ensemble: int, 
     from n3cli.engine.tiling import check_tile
 
     if tile != "auto":
-        if isinstance(tile, bool) or not isinstance(tile, int):
+        if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)):
             raise UsageError(f"tile {tile!r} must be 'auto', 0 (no tiling) or a size in pixels")
+        tile = int(tile)
         check_tile(tile)
     if isinstance(ensemble, bool) or ensemble not in ENSEMBLE_SIZES:
         raise UsageError(f"ensemble {ensemble!r} must be one of {', '.join(map(str, ENSEMBLE_SIZES))}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                or threads < 1):
         raise UsageError(f"threads {threads!r} must be a positive integer or None")
+    threads = None if threads is None else int(threads)
     return resolve_device(device), dict(tile=tile, precision=precision, ensemble=int(ensemble), threads=threads,
                                         max_memory=parse_size(max_memory, "max_memory"))
 
@@ -66,7 +69,7 @@ def _as_image(image: np.ndarray) -> tuple[np.ndarray, np.dtype | None]:
     elif raw.dtype.kind == "f":
         a = raw.astype(np.float32)
         if not np.isfinite(a).all():
-            raise UsageError("the image has NaN or infinite values", "replace them before denoising")
+            raise UsageError("the image has NaN or infinite values", "replace them first")
         peak = float(np.abs(a).max())
         if peak > _FLOAT_LIMIT:
             raise UsageError(f"float values up to {peak:g}: a float image is expected in [0, 1]",
@@ -100,6 +103,7 @@ def denoise(image: np.ndarray, sigma: float | None = None, model: str = "auto", 
     from n3cli.app.batch import check_sigma
     from n3cli.data.estimate import TooSmallError, check_sigma_value, estimate_sigma
     from n3cli.engine import restore_image, sigma_conditions
+    from n3cli.engine.precision import process_settings_kept
     from n3cli.engine.runner import GRAY_ON_COLOR_STRATEGIES
     from n3cli.weights import choose_model, load_model
 
@@ -124,7 +128,8 @@ def denoise(image: np.ndarray, sigma: float | None = None, model: str = "auto", 
                          else "pick a Gaussian denoiser (see `n3 weights list`)")
     if sigma is not None:
         check_sigma(level, desc, name)
-    out = restore_image(net, spec.descriptor, a, sigma_conditions(level), dev, gray_on_color=gray_on_color, **kw)
+    with process_settings_kept():
+        out = restore_image(net, spec.descriptor, a, sigma_conditions(level), dev, gray_on_color=gray_on_color, **kw)
     return _as_given(out, np.ndim(image), back)
 
 
@@ -136,6 +141,7 @@ def upscale(image: np.ndarray, scale: int, model: str = "auto", device: str = "a
     scale*H x scale*W [x 3], in the dtype rules of the module docstring."""
     from n3cli.app.upscale import DEFAULT_SR_MODEL
     from n3cli.engine import restore_image
+    from n3cli.engine.precision import process_settings_kept
     from n3cli.weights import load_model
 
     a, back = _as_image(image)
@@ -146,5 +152,6 @@ def upscale(image: np.ndarray, scale: int, model: str = "auto", device: str = "a
     net, spec = load_model(DEFAULT_SR_MODEL if model == "auto" else model, dev, scale=int(factor))
     if spec.descriptor.task != "sr":
         raise UsageError(f"'{model}' is a {spec.descriptor.task} model, it does not upscale")
-    out = restore_image(net, spec.descriptor, a, {}, dev, **kw)
+    with process_settings_kept():
+        out = restore_image(net, spec.descriptor, a, {}, dev, **kw)
     return _as_given(out, np.ndim(image), back)

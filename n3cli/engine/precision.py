@@ -8,6 +8,9 @@ running variance is as small as 5e-6, below fp16's normal range.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn as nn
 
@@ -101,6 +104,18 @@ def strict_fp32(device: torch.device, dtype: torch.dtype) -> None:
     if device.type == "cuda" and dtype == torch.float32:
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
+
+
+@contextmanager
+def process_settings_kept() -> Iterator[None]:
+    """Undo, on leaving, what an engine run sets for the whole process (the CPU thread
+    count, CUDA's TF32 switches): a library call must not change its caller's torch."""
+    saved = (torch.get_num_threads(), torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved[1], saved[2]
 
 
 def set_threads(threads: int | None) -> None:

@@ -88,3 +88,15 @@ def test_bad_arguments_are_one_usage_error(tiny):
     be = (img * 65535).astype(">u2")
     out = n3cli.denoise(be, sigma=25, model="tiny-s25", device="cpu")
     assert out.dtype == np.uint16 and out.shape == be.shape
+
+
+def test_a_call_leaves_the_callers_torch_as_it_was(tiny):
+    """threads= applies to the call only; NumPy integers count as integers."""
+    import torch
+
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    small = np.random.default_rng(4).random((16, 18), dtype=np.float32)
+    out = n3cli.upscale(small, np.int64(2), model="tiny-sr", device="cpu", threads=np.int64(other),
+                        tile=np.int64(16))
+    assert out.shape == (32, 36) and torch.get_num_threads() == before
