@@ -30,8 +30,8 @@ Examples:
 \b
 Output: same format, bit depth and channels as the input (PNG, TIFF, JPEG at
 quality 95 with 4:4:4 chroma, BMP, WebP; other formats become PNG); alpha passes
-through untouched; EXIF (orientation reset: pixels are written upright), ICC profile
-and DPI are carried over unless --strip-metadata. Float TIFFs stay float.
+through untouched; EXIF (orientation reset: pixels are written upright; not into TIFF),
+ICC profile and DPI are carried over unless --strip-metadata. Float TIFFs stay float.
 
 \b
 Safety: outputs are written to a temp file and renamed (Ctrl-C leaves no partial

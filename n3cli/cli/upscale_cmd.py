@@ -20,9 +20,10 @@ Examples:
 
 \b
 Colour images: the luminance (BT.601 Y) goes through the network, the chroma is upscaled
-by bicubic interpolation (MATLAB's); gray images are their own luminance. Alpha is
-upscaled by bicubic, never through the network. Outputs keep the format, bit depth,
-EXIF and ICC profile of the input; DPI is multiplied by the scale (same print size).
+by bicubic interpolation (MATLAB's); gray images are their own luminance. Alpha (unless
+opaque) goes through the network too, the colours premultiplied by it (no dark fringes).
+Outputs keep the format, bit depth, EXIF (not in TIFF) and ICC profile of the input;
+DPI is multiplied by the scale (same print size).
 --max-pixels is judged on the output size. Tiles (--tile) are in input pixels; exact
 tiling gives the same pixels as a whole-image run. Batches, resume, atomic writes,
 --dry-run, --json and exit codes are those of n3 denoise (see n3 denoise --help).
