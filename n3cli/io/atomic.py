@@ -67,7 +67,7 @@ def atomic_write(path: Path | str, write: Callable[[str], None]) -> Path:
     if path.is_dir():
         raise ImageWriteError(f"{path}: is a directory, cannot write a file there")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=parent)
     except OSError as err:
         raise ImageWriteError(f"{path}: cannot write to {parent}: {_describe(err)}") from None
     os.close(fd)
@@ -83,6 +83,19 @@ def atomic_write(path: Path | str, write: Callable[[str], None]) -> Path:
         # Runs on success too, when the temp name no longer exists.
         _discard(tmp)
     return path
+
+
+NAME_MAX = 255  # bytes in one file name (ext4, XFS, btrfs, APFS, NTFS in UTF-16 units)
+
+
+def temp_prefix(name: str) -> str:
+    """``.NAME.`` for a temp file beside ``NAME``, the name shortened so that the whole temp
+    name (8 random characters and ``.tmp`` added) still fits a file name's limit."""
+    room = NAME_MAX - 2 - 8 - 4
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) > room:
+        name = raw[:room].decode("utf-8", "ignore")
+    return f".{name}."
 
 
 def _copy_mode(target: Path, tmp: str) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from n3cli.errors import UsageError
+from n3cli.io.atomic import NAME_MAX
 from n3cli.io.formats import (FOREIGN_IMAGE_EXTENSIONS, IMAGE_EXTENSIONS, RAW_EXTENSIONS,
                               format_for_extension, is_hidden_or_system, output_extension)
 from n3cli.io.image import RAW_MESSAGE
@@ -100,24 +101,35 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         raise UsageError("--in-place rewrites each input in its own format; it takes no -o or --format")
     if opts.in_place and opts.suffix:
         opts = PlanOptions(**{**opts.__dict__, "suffix": ""})
+    if any(str(p) == "-" for p in inputs):
+        raise UsageError("-: n3 does not read images from standard input", "name an image file or folder")
+    if opts.output is not None and str(opts.output) == "-":
+        raise UsageError("-o -: n3 does not write images to standard output", "name a file or folder")
     paths = [Path(p) for p in inputs]
     out = Path(opts.output) if opts.output is not None else None
     # Path() drops a trailing separator, which is how "-o name.png/" asks for a folder.
-    out_is_dir = _output_is_dir(out, str(opts.output).endswith(("/", os.sep)))
-    if out_is_dir and out is not None and out.exists() and not out.is_dir():
-        raise UsageError(f"-o {opts.output}: {out} is a file, not a folder", "name a folder, or drop the trailing /")
+    try:
+        out_is_dir = _output_is_dir(out, str(opts.output).endswith(("/", os.sep)))
+        if out_is_dir and out is not None and out.exists() and not out.is_dir():
+            raise UsageError(f"-o {opts.output}: {out} is a file, not a folder", "name a folder, or drop the trailing /")
+    except OSError as err:  # e.g. a name longer than the file system allows
+        raise UsageError(f"-o {opts.output}: {_os_reason(err)}") from None
     plan = Plan()
     sources: list[tuple[Path, Path | None]] = []  # (file, folder it was found under)
     for p in paths:
-        if p.is_dir():
+        try:
+            is_dir, exists = p.is_dir(), p.exists()
+        except OSError as err:
+            raise UsageError(f"{p}: {_os_reason(err)}") from None
+        if is_dir:
             sources += [(f, p) for f in _walk(p, opts, out if out_is_dir else None, plan)]
-        elif p.exists():
+        elif exists:
             if p.suffix.lower() in RAW_EXTENSIONS and not opts.raw:
                 raise UsageError(f"{p}: {RAW_MESSAGE}")
             sources.append((p, None))
         else:
             raise UsageError(f"{p}: no such file or directory")
-    if not sources:
+    if not sources and not plan.items:
         if plan.ignored:
             raise UsageError(f"no images to denoise in {', '.join(map(str, paths))} "
                              f"({len(plan.ignored)} other files skipped)")
@@ -181,7 +193,13 @@ def _walk(folder: Path, opts: PlanOptions, out_dir: Path | None, plan: Plan) -> 
     """Image files under ``folder`` in a stable (sorted) order."""
     found: list[Path] = []
     skip_dir = _key(out_dir) if out_dir is not None else None
-    for dirpath, dirnames, filenames in os.walk(folder):
+
+    def unreadable(err: OSError) -> None:  # a folder the walk cannot list fails, visibly
+        where = Path(err.filename) if err.filename else folder
+        plan.items.append(PlanItem(where, where, action="fail",
+                                   reason=f"cannot read this folder ({_os_reason(err)})"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
         here = Path(dirpath)
         # Never descend into hidden folders, __MACOSX, or our own output folder.
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX"
@@ -268,37 +286,57 @@ def _key(p: Path) -> Path:
     return Path(os.path.realpath(p))
 
 
+def _os_reason(err: OSError) -> str:
+    return (err.strerror or str(err)).lower()
+
+
 def _check_items(plan: Plan, opts: PlanOptions) -> int:
     """Refuse or skip items by their outputs; returns how many would overwrite an input."""
-    inputs = {_key(i.src) for i in plan.items}
+    inputs = {_key(i.src) for i in plan.items if i.action != "fail" or i.src != i.dst}
     claimed: dict[Path, Path] = {}
     overwrites = 0
     for item in plan.items:
         if item.action == "fail":
             continue
-        outputs = [item.dst, *item.extras]
-        shared = next((p for p in outputs if _key(p) in claimed), None)
-        if shared is not None:
-            item.action, item.reason = "fail", f"same output as {claimed[_key(shared)]} ({shared})"
+        long_name = next((p for p in [item.dst, *item.extras] if len(os.fsencode(p.name)) > NAME_MAX), None)
+        if long_name is not None:
+            item.action, item.reason = "fail", (
+                f"output name {long_name.name[:40]}... is {len(os.fsencode(long_name.name))} bytes, more than a "
+                f"file name holds ({NAME_MAX}): rename the input, or use a shorter --suffix")
             continue
-        claimed.update((_key(p), item.src) for p in outputs)
-        if opts.in_place:
-            outputs = item.extras  # the input itself is the output, by request
-        hit = next((p for p in outputs if _key(p) in inputs), None)
-        if hit is not None:
-            item.action = "fail"
-            fixes = "--suffix or -o" if hit.suffix.lower() == DNG_EXTENSION else "--suffix, -o or --in-place"
-            item.reason = f"output {hit} would overwrite an input (use {fixes})"
-            overwrites += 1
-        elif any(p.is_dir() for p in outputs):
-            item.action, item.reason = "fail", f"output {next(p for p in outputs if p.is_dir())} is a directory"
-        elif opts.overwrite:
-            continue
-        elif item.dst.exists() and not opts.in_place:
-            missing = [str(p) for p in item.extras if not p.exists()]
-            item.action, item.reason = "skip", f"{item.dst} exists (use --overwrite" + (
-                f"; {', '.join(missing)} is not written either)" if missing else ")")
-        elif any(p.exists() for p in item.extras):
-            item.action = "fail"
-            item.reason = f"{next(p for p in item.extras if p.exists())} exists (use --overwrite to replace it)"
+        try:
+            overwrites += _check_outputs(item, opts, inputs, claimed)
+        except OSError as err:  # the file system refuses to even look (permissions, odd names)
+            item.action, item.reason = "fail", f"{item.dst}: {_os_reason(err)}"
     return overwrites
+
+
+def _check_outputs(item: PlanItem, opts: PlanOptions, inputs: set[Path], claimed: dict[Path, Path]) -> int:
+    """One item's outputs against inputs, other items' outputs and files already there;
+    returns 1 if its output would overwrite an input."""
+    outputs = [item.dst, *item.extras]
+    shared = next((p for p in outputs if _key(p) in claimed), None)
+    if shared is not None:
+        item.action, item.reason = "fail", f"same output as {claimed[_key(shared)]} ({shared})"
+        return 0
+    claimed.update((_key(p), item.src) for p in outputs)
+    if opts.in_place:
+        outputs = item.extras  # the input itself is the output, by request
+    hit = next((p for p in outputs if _key(p) in inputs), None)
+    if hit is not None:
+        item.action = "fail"
+        fixes = "--suffix or -o" if hit.suffix.lower() == DNG_EXTENSION else "--suffix, -o or --in-place"
+        item.reason = f"output {hit} would overwrite an input (use {fixes})"
+        return 1
+    if any(p.is_dir() for p in outputs):
+        item.action, item.reason = "fail", f"output {next(p for p in outputs if p.is_dir())} is a directory"
+    elif opts.overwrite:
+        pass
+    elif item.dst.exists() and not opts.in_place:
+        missing = [str(p) for p in item.extras if not p.exists()]
+        item.action, item.reason = "skip", f"{item.dst} exists (use --overwrite" + (
+            f"; {', '.join(missing)} is not written either)" if missing else ")")
+    elif any(p.exists() for p in item.extras):
+        item.action = "fail"
+        item.reason = f"{next(p for p in item.extras if p.exists())} exists (use --overwrite to replace it)"
+    return 0

@@ -3,6 +3,7 @@ metadata carried over, always through :func:`n3cli.io.atomic.atomic_write`."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,7 +123,12 @@ def _save_pillow(tmp: str, a: np.ndarray, alpha: np.ndarray | None, fmt: str, me
         kw.update(quality=quality, subsampling=0)  # 4:4:4: keep the chroma detail we restored
     elif fmt == "webp":
         kw.update(quality=quality)
-    img.save(tmp, format=_PIL_NAMES[fmt], **kw)
+    # Encoded in memory, then written by Python: Pillow's encoders writing to the file
+    # directly ignore a short write (a full disk left a truncated JPEG reported as done).
+    buf = io.BytesIO()
+    img.save(buf, format=_PIL_NAMES[fmt], **kw)
+    with open(tmp, "wb") as f:
+        f.write(buf.getbuffer())
 
 
 def exif_with_geometry(exif: bytes | None, width: int, height: int,

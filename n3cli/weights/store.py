@@ -201,6 +201,16 @@ def find_entry(name: str) -> Entry:
     entries = installed()
     if name in entries:
         return entries[name]
+    for folder in (bundled_dir(), store_dir(create=False)):
+        js = folder / f"{name}.json"
+        try:
+            if js.is_file():
+                read_entry(js, "store")  # raises the reason it was skipped
+        except WeightsError as err:
+            raise ModelNotFoundError(f"model '{name}': {js} is not a valid model file ({err.message})",
+                                     "fix or remove it, or import the model again") from None
+        except OSError:
+            pass
     if get_spec(name) is not None:
         raise ModelNotFoundError(f"model '{name}' is not installed", not_installed_hint(name))
     raise ModelNotFoundError(f"unknown model '{name}'", "see `n3 weights list`")

@@ -44,3 +44,30 @@ def test_unwritable_target_is_one_clear_error(tmp_path):
     (tmp_path / "d.png").mkdir()
     with pytest.raises(ImageWriteError, match="is a directory"):
         write_image(tmp_path / "d.png", img)
+
+
+def test_a_short_write_fails_the_output(tmp_path, monkeypatch):
+    """A full disk while a JPEG is written is an error, not a truncated file kept as done
+    (Pillow's encoders ignore a short write to a file; the writer writes the bytes itself)."""
+    import builtins
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        f = builtins.open(path, mode, *args, **kwargs)
+        if "w" in mode:
+            def write(data):
+                raise OSError(28, "No space left on device")
+            f.write = write
+        return f
+
+    monkeypatch.setattr("n3cli.io.writer.open", full_disk, raising=False)
+    img = Image(pixels=np.zeros((8, 8, 3), np.float32))
+    for name in ("a.jpg", "a.webp", "a.bmp"):
+        with pytest.raises(ImageWriteError, match="no space left on device"):
+            write_image(tmp_path / name, img)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_longest_legal_name_can_be_written(tmp_path):
+    name = "é" * 125 + ".png"  # 254 bytes
+    write_image(tmp_path / name, Image(pixels=np.zeros((4, 4, 1), np.float32)))
+    assert [p.name for p in tmp_path.iterdir()] == [name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,40 @@ def test_raws_are_never_replaced_and_their_dngs_are_outputs(tmp_path):
     plan = plan_batch([tmp_path], PlanOptions(raw=True))
     assert [(i.src.name, i.action) for i in plan.items] == [("a.png", "run"), ("b.KDC", "skip")]
     assert "earlier run" in dict((p.name, why) for p, why in plan.ignored)["b_denoised.dng"]
+
+
+def test_names_the_file_system_refuses_fail_alone(tmp_path):
+    """An output name over the 255-byte limit is that item's failure, not the batch's."""
+    long_src = touch(tmp_path / ("a" * 247 + ".png"))
+    ok = touch(tmp_path / "b.png")
+    plan = plan_batch([tmp_path], PlanOptions())
+    by_name = {i.src.name: i for i in plan.items}
+    assert by_name[long_src.name].action == "fail" and "more than a file name holds" in by_name[long_src.name].reason
+    assert by_name[ok.name].action == "run"
+    with pytest.raises(UsageError, match="file name too long"):
+        plan_batch([ok], PlanOptions(output=tmp_path / ("c" * 300 + ".png")))
+
+
+def test_an_unreadable_folder_in_a_walk_is_a_failed_item(tmp_path, monkeypatch):
+    touch(tmp_path / "in" / "ok" / "a.png")
+    touch(tmp_path / "in" / "locked" / "b.png")
+    real = os.scandir
+
+    def scandir(path="."):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    plan = plan_batch([tmp_path / "in"], PlanOptions(recursive=True))
+    got = {i.src.name: (i.action, i.reason) for i in plan.items}
+    assert got["a.png"][0] == "run"
+    assert got["locked"] == ("fail", "cannot read this folder (permission denied)")
+
+
+def test_standard_input_and_output_are_refused(tmp_path):
+    a = touch(tmp_path / "a.png")
+    with pytest.raises(UsageError, match="standard input"):
+        plan_batch(["-"], PlanOptions())
+    with pytest.raises(UsageError, match="standard output"):
+        plan_batch([a], PlanOptions(output="-"))

@@ -156,3 +156,12 @@ def test_geometry_is_derived_from_the_architecture_not_the_file(tmp_path):
     assert entry.meta["descriptor"]["min_size"] == 40
     assert entry.spec.descriptor.min_size == 80 and entry.spec.arch == "n3net"
     assert entry.spec.descriptor.sigma_range == (0.0, 75.0)  # task fields come from the file
+
+
+def test_a_broken_model_file_is_named_not_unknown(home):
+    home.mkdir(parents=True)
+    (home / "myblind.json").write_text("{bad")
+    with pytest.raises(ModelNotFoundError, match="myblind.json is not a valid model file"):
+        load_model("myblind")
+    with pytest.raises(ModelNotFoundError, match="unknown model 'other'"):
+        load_model("other")
