@@ -63,7 +63,10 @@ def _store() -> dict[str, Any]:
         writable = True
     except OSError:
         writable = False
-    return {"path": str(path), "exists": True, "writable": writable}
+    from n3cli.weights.store import unreadable_entries
+
+    broken = {str(p): why for p, why in unreadable_entries(path).items()}
+    return {"path": str(path), "exists": True, "writable": writable, "broken": broken}
 
 
 def _datasets() -> dict[str, Any]:
@@ -121,6 +124,8 @@ def doctor(as_json: bool) -> None:
         missing = (f" ({s['error']})" if s.get("error") else
                    " (not created yet)" if s.get("exists") is False else "")
         lines.append(f"store    {ok if s['writable'] else no + ' NOT writable'} {s['path']}{missing}")
+        for file, why in s.get("broken", {}).items():
+            lines.append(f"store    {no} a broken model file, fix or remove it: {why}")
     else:
         lines.append(f"store    {no} {s.get('error')}")
     if ds.get("path"):

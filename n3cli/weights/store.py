@@ -177,6 +177,21 @@ def scan(directory: Path, where: str) -> dict[str, Entry]:
     return found
 
 
+def unreadable_entries(directory: Path) -> dict[Path, str]:
+    """The model JSONs of a folder that :func:`scan` skips, with the reason for each."""
+    bad: dict[Path, str] = {}
+    try:
+        files = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    except OSError:
+        return bad
+    for js in files:
+        try:
+            read_entry(js, "store")
+        except WeightsError as err:
+            bad[js] = err.message
+    return bad
+
+
 def installed() -> dict[str, Entry]:
     """Installed models by name. Bundled models take precedence over the store."""
     entries = scan(store_dir(create=False), "store")  # bundled models work whatever N3_HOME is
@@ -203,14 +218,10 @@ def find_entry(name: str) -> Entry:
         return entries[name]
     for folder in (bundled_dir(), store_dir(create=False)):
         js = folder / f"{name}.json"
-        try:
-            if js.is_file():
-                read_entry(js, "store")  # raises the reason it was skipped
-        except WeightsError as err:
-            raise ModelNotFoundError(f"model '{name}': {js} is not a valid model file ({err.message})",
-                                     "fix or remove it, or import the model again") from None
-        except OSError:
-            pass
+        why = unreadable_entries(folder).get(js)
+        if why:
+            raise ModelNotFoundError(f"model '{name}' is installed but broken: {why}",
+                                     "fix or remove it, or import the model again")
     if get_spec(name) is not None:
         raise ModelNotFoundError(f"model '{name}' is not installed", not_installed_hint(name))
     raise ModelNotFoundError(f"unknown model '{name}'", "see `n3 weights list`")

@@ -55,3 +55,10 @@ def test_doctor_changes_nothing(run, tmp_path, monkeypatch):
     store = json.loads(r.stdout)["store"]
     assert store == {"path": str(tmp_path / "newhome"), "exists": False, "writable": True}
     assert not (tmp_path / "newhome").exists()
+
+
+def test_doctor_names_a_broken_model_file(run, monkeypatch, tmp_path):
+    monkeypatch.setenv("N3_HOME", str(tmp_path))
+    (tmp_path / "mine.json").write_text("{bad")
+    r = run("doctor")
+    assert r.exit_code == 0 and "broken model file" in r.stdout and "mine.json" in r.stdout

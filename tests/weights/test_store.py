@@ -161,7 +161,7 @@ def test_geometry_is_derived_from_the_architecture_not_the_file(tmp_path):
 def test_a_broken_model_file_is_named_not_unknown(home):
     home.mkdir(parents=True)
     (home / "myblind.json").write_text("{bad")
-    with pytest.raises(ModelNotFoundError, match="myblind.json is not a valid model file"):
+    with pytest.raises(ModelNotFoundError, match="'myblind' is installed but broken: unreadable model description .*myblind.json"):
         load_model("myblind")
     with pytest.raises(ModelNotFoundError, match="unknown model 'other'"):
         load_model("other")
