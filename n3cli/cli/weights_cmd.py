@@ -93,10 +93,11 @@ def import_command(path: Path, name: str, sigma: float | None, licence: str | No
 
 @weights_group.command("path")
 def path_command() -> None:
-    """Print the store folder ($N3_HOME or the platform's data dir) and the bundled one."""
+    """Print the store folder ($N3_HOME or the platform's data dir) and the bundled one
+    (printing creates nothing: `n3 doctor` says whether the store is usable)."""
     from n3cli.weights import bundled_dir, store_dir
 
-    click.echo(f"store:   {store_dir()}")
+    click.echo(f"store:   {store_dir(create=False)}")
     click.echo(f"bundled: {bundled_dir()}")
 
 

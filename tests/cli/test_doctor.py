@@ -62,3 +62,13 @@ def test_doctor_names_a_broken_model_file(run, monkeypatch, tmp_path):
     (tmp_path / "mine.json").write_text("{bad")
     r = run("doctor")
     assert r.exit_code == 0 and "broken model file" in r.stdout and "mine.json" in r.stdout
+
+
+def test_weights_path_prints_without_creating(run, monkeypatch, tmp_path):
+    home = tmp_path / "afile"
+    home.write_text("not a folder")
+    monkeypatch.setenv("N3_HOME", str(home))
+    r = run("weights", "path")
+    assert r.exit_code == 0 and f"store:   {home}" in r.stdout
+    monkeypatch.setenv("N3_HOME", str(tmp_path / "new"))
+    assert run("weights", "path").exit_code == 0 and not (tmp_path / "new").exists()
