@@ -30,7 +30,7 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-def _describe(err: OSError) -> str:
+def describe_os_error(err: OSError) -> str:
     """Short, user-facing reason for an OS error (no errno noise)."""
     return err.strerror.lower() if err.strerror else str(err)
 
@@ -46,7 +46,7 @@ def writable_folder(folder: Path | str, what: str) -> Path:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".n3-probe-", suffix=".tmp"):
             pass
     except OSError as err:
-        raise UsageError(f"{what} {folder} is not a writable folder: {_describe(err)}",
+        raise UsageError(f"{what} {folder} is not a writable folder: {describe_os_error(err)}",
                          "choose another folder") from None
     return folder
 
@@ -63,13 +63,13 @@ def atomic_write(path: Path | str, write: Callable[[str], None]) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ImageWriteError(f"{path}: cannot create directory {parent}: {_describe(err)}") from None
+        raise ImageWriteError(f"{path}: cannot create directory {parent}: {describe_os_error(err)}") from None
     if path.is_dir():
         raise ImageWriteError(f"{path}: is a directory, cannot write a file there")
     try:
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=parent)
     except OSError as err:
-        raise ImageWriteError(f"{path}: cannot write to {parent}: {_describe(err)}") from None
+        raise ImageWriteError(f"{path}: cannot write to {parent}: {describe_os_error(err)}") from None
     os.close(fd)
     with _LOCK:
         _ACTIVE.add(tmp)
@@ -78,7 +78,7 @@ def atomic_write(path: Path | str, write: Callable[[str], None]) -> Path:
         _copy_mode(path, tmp)
         os.replace(tmp, path)
     except OSError as err:
-        raise ImageWriteError(f"{path}: cannot write: {_describe(err)}") from None
+        raise ImageWriteError(f"{path}: cannot write: {describe_os_error(err)}") from None
     finally:
         # Runs on success too, when the temp name no longer exists.
         _discard(tmp)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from n3cli.errors import UsageError
-from n3cli.io.atomic import NAME_MAX
+from n3cli.io.atomic import NAME_MAX, describe_os_error
 from n3cli.io.formats import (FOREIGN_IMAGE_EXTENSIONS, IMAGE_EXTENSIONS, RAW_EXTENSIONS,
                               format_for_extension, is_hidden_or_system, output_extension)
 from n3cli.io.image import RAW_MESSAGE
@@ -113,14 +113,14 @@ def plan_batch(inputs: list[Path | str], opts: PlanOptions) -> Plan:
         if out_is_dir and out is not None and out.exists() and not out.is_dir():
             raise UsageError(f"-o {opts.output}: {out} is a file, not a folder", "name a folder, or drop the trailing /")
     except OSError as err:  # e.g. a name longer than the file system allows
-        raise UsageError(f"-o {opts.output}: {_os_reason(err)}") from None
+        raise UsageError(f"-o {opts.output}: {describe_os_error(err)}") from None
     plan = Plan()
     sources: list[tuple[Path, Path | None]] = []  # (file, folder it was found under)
     for p in paths:
         try:
             is_dir, exists = p.is_dir(), p.exists()
         except OSError as err:
-            raise UsageError(f"{p}: {_os_reason(err)}") from None
+            raise UsageError(f"{p}: {describe_os_error(err)}") from None
         if is_dir:
             sources += [(f, p) for f in _walk(p, opts, out if out_is_dir else None, plan)]
         elif exists:
@@ -197,7 +197,7 @@ def _walk(folder: Path, opts: PlanOptions, out_dir: Path | None, plan: Plan) -> 
     def unreadable(err: OSError) -> None:  # a folder the walk cannot list fails, visibly
         where = Path(err.filename) if err.filename else folder
         plan.items.append(PlanItem(where, where, action="fail",
-                                   reason=f"cannot read this folder ({_os_reason(err)})"))
+                                   reason=f"cannot read this folder ({describe_os_error(err)})"))
 
     for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
         here = Path(dirpath)
@@ -286,13 +286,9 @@ def _key(p: Path) -> Path:
     return Path(os.path.realpath(p))
 
 
-def _os_reason(err: OSError) -> str:
-    return (err.strerror or str(err)).lower()
-
-
 def _check_items(plan: Plan, opts: PlanOptions) -> int:
     """Refuse or skip items by their outputs; returns how many would overwrite an input."""
-    inputs = {_key(i.src) for i in plan.items if i.action != "fail" or i.src != i.dst}
+    inputs = {_key(i.src) for i in plan.items}
     claimed: dict[Path, Path] = {}
     overwrites = 0
     for item in plan.items:
@@ -307,7 +303,7 @@ def _check_items(plan: Plan, opts: PlanOptions) -> int:
         try:
             overwrites += _check_outputs(item, opts, inputs, claimed)
         except OSError as err:  # the file system refuses to even look (permissions, odd names)
-            item.action, item.reason = "fail", f"{item.dst}: {_os_reason(err)}"
+            item.action, item.reason = "fail", f"{item.dst}: {describe_os_error(err)}"
     return overwrites
 
 
