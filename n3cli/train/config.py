@@ -76,7 +76,10 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 1e-4  # on all parameters except biases
     loss_scale: float = 0.125  # loss = scale * sum of squared errors per sample, batch mean
-    loss: str = "sse"  # sse (the paper's, scaled as above) | l1 (mean absolute error x loss_scale)
+    # sse (the paper's, scaled as above) | l1 (mean absolute error x loss_scale) |
+    # psnr (loss_scale x the mean over samples of 10 log10(MSE): each sample counts in dB,
+    # for tasks whose noise spans decades, e.g. raw-pg)
+    loss: str = "sse"
     # Decay of an exponential moving average of the weights, the model exported and
     # validated (0 = off, e.g. 0.999). It only watches training (train/ema.py), so it is
     # not part of a checkpoint's identity and may be turned on when resuming.
@@ -451,8 +454,8 @@ def _validate_common(cfg: TrainConfig) -> None:
         raise UsageError("checkpoint.every_steps and checkpoint.every_minutes must not be negative (0 = off)")
     if cfg.runtime.amp not in ("none", "bf16", "auto"):
         raise UsageError(f"unknown runtime.amp '{cfg.runtime.amp}'", "use none, bf16 or auto")
-    if cfg.optim.loss not in ("sse", "l1"):
-        raise UsageError(f"unknown optim.loss '{cfg.optim.loss}'", "use sse or l1")
+    if cfg.optim.loss not in ("sse", "l1", "psnr"):
+        raise UsageError(f"unknown optim.loss '{cfg.optim.loss}'", "use sse, l1 or psnr")
     if not 0.0 <= cfg.optim.ema < 1.0:
         raise UsageError(f"bad optim.ema {cfg.optim.ema}", "use a decay in [0, 1), e.g. 0.999 (0 = off)")
     v, o = cfg.validation, cfg.optim

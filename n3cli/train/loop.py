@@ -163,12 +163,33 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> 
                             betas=tuple(cfg.optim.betas), **kw)
 
 
+# Below this per-sample MSE (60 dB on [0, 1]) the "psnr" loss stops raising a sample's
+# weight: a crop the network already gets almost exactly right should not dominate.
+PSNR_LOSS_EPS = 1e-6
+
+
 def training_loss(optim: OptimConfig, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The recipe's loss, in float32 whatever precision ``out`` was computed in."""
+    err = out.float() - target
     if optim.loss == "l1":  # mean absolute error (the usual SR loss)
-        return optim.loss_scale * (out.float() - target).abs().mean()
+        return optim.loss_scale * err.abs().mean()
+    if optim.loss == "psnr":
+        # Mean over samples of 10 log10(MSE): the negative of the mean PSNR. Its gradient
+        # weights each sample by 1 / its MSE, so a range of noise levels counts in dB, as
+        # evaluations average it, instead of strong noise dominating the squared error.
+        mse = err.pow(2).flatten(1).mean(1)
+        return optim.loss_scale * 10.0 * torch.log10(mse + PSNR_LOSS_EPS).mean()
     # 0.125 * sum of squared errors per sample, averaged over the batch (paper).
-    return optim.loss_scale * (out.float() - target).pow(2).sum() / out.shape[0]
+    return optim.loss_scale * err.pow(2).sum() / out.shape[0]
+
+
+def loss_description(optim: OptimConfig) -> str:
+    """How a model card names the training loss."""
+    if optim.loss == "l1":
+        return f"{optim.loss_scale:g} x mean absolute error"
+    if optim.loss == "psnr":
+        return f"{optim.loss_scale:g} x mean of 10 log10(MSE + {PSNR_LOSS_EPS:g}) per sample"
+    return f"{optim.loss_scale:g} x SSE per sample"
 
 
 def _fp32_forward(block: N3Block, x: torch.Tensor) -> torch.Tensor:
@@ -646,8 +667,7 @@ class _Run:
             curve=[tuple(x) for x in curve_summary(self.history["loss"])],
             val_curve=[tuple(x) for x in curve_summary(self.history["val"])],
             stopped_early=r.stopped,
-            loss_name=(f"{cfg.optim.loss_scale:g} x mean absolute error" if cfg.optim.loss == "l1"
-                       else f"{cfg.optim.loss_scale:g} x SSE per sample"))
+            loss_name=loss_description(cfg.optim))
         extra = {"training": {"steps": r.steps_done, "total_steps": r.total_steps,
                               "stopped": r.stopped, "val_psnr": r.val, "final_loss": r.final_loss,
                               "wall_s": round(r.wall_s, 1),

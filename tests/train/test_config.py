@@ -93,6 +93,7 @@ def test_overrides_and_errors(tmp_path):
                          # ranges that trained "successfully" before
                          ("schedule.lr_end=inf", "lr_end must be positive"),
                          ("optim.loss_scale=-1", "bad optim.loss_scale"),
+                         ("optim.loss=\"mse\"", "unknown optim.loss 'mse'"),
                          ("validation.sigmas=[-5]", "bad validation.sigmas"),
                          ("validation.sigmas=[1000]", "bad validation.sigmas"),
                          ("checkpoint.every_steps=-1", "must not be negative")]:

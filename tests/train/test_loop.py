@@ -403,3 +403,35 @@ def test_checkpoints_get_an_outputs_usual_permissions(tmp_path, train_dir):
     os.umask(umask)
     ckpt_mode = (tmp_path / "run" / "checkpoint.safetensors").stat().st_mode & 0o777
     assert ckpt_mode == 0o666 & ~umask == (tmp_path / "run" / "tiny.safetensors").stat().st_mode & 0o777
+
+
+def test_psnr_loss_is_minus_the_mean_psnr_and_weights_samples_by_their_error():
+    from n3cli.train.config import OptimConfig
+    from n3cli.train.loop import loss_description, training_loss
+
+    target = torch.zeros(2, 1, 8, 8)
+    out = torch.ones(2, 1, 8, 8)
+    out[0] *= 0.1  # MSE 1e-2: 20 dB
+    out[1] *= 0.01  # MSE 1e-4: 40 dB
+    optim = OptimConfig(loss="psnr", loss_scale=1.0)
+    out.requires_grad_(True)
+    loss = training_loss(optim, out, target)
+    assert abs(loss.item() - (-30.0)) < 0.03  # minus the mean PSNR (the 1e-6 floor costs 0.04 dB at 40)
+    loss.backward()
+    # d/dout of 10 log10(mean e^2) = 20 e / (ln 10 N MSE): 10x smaller error, 10x the push
+    # per pixel, where the squared error would give it 10x less.
+    g = out.grad.abs()
+    assert 9.0 < (g[1].mean() / g[0].mean()).item() < 10.1
+    sse = training_loss(OptimConfig(loss="sse", loss_scale=1.0), out.detach().requires_grad_(True), target)
+    assert abs(sse.item() - 64 * (1e-2 + 1e-4) / 2) < 1e-4
+    assert "10 log10(MSE" in loss_description(optim) and "SSE" in loss_description(OptimConfig())
+
+
+def test_psnr_loss_trains(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=30, bn=0, log_every=5)
+    _run(cfg, tmp_path / "run", ["schedule.lr_end=1e-3", "data.limit=1", "data.augment=\"none\"",
+                                 "data.crop=32", "optim.loss=\"psnr\"", "optim.loss_scale=1.0"])
+    losses = _losses(tmp_path / "run")
+    assert losses[-1] < losses[0] - 1.0, losses  # at least 1 dB better on the training crops
+    cards = list((tmp_path / "run").rglob("*.md"))
+    assert cards and all("10 log10(MSE + 1e-06)" in c.read_text() for c in cards), cards
