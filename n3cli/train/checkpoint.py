@@ -101,7 +101,8 @@ def save_checkpoint(path: Path, *, model_state: dict[str, torch.Tensor], optimiz
 
 def load_checkpoint(path: Path, identity: dict[str, Any] | None = None,
                     may_differ: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Read and verify a checkpoint. Returns model/optimizer state, EMA (or None), step, extra.
+    """Read and verify a checkpoint. Returns model/optimizer state, EMA (or None), step, extra
+    and the identity it was saved with.
 
     A damaged file, a foreign file or one made with another configuration (``identity``,
     except its top-level sections named in ``may_differ``) raises :class:`CheckpointError`.
@@ -127,12 +128,14 @@ def load_checkpoint(path: Path, identity: dict[str, Any] | None = None,
     wanted = {k: v for k, v in json.loads(json.dumps(identity or {})).items() if k not in may_differ}
     if identity is not None and saved != wanted:
         diff = _first_difference(saved, wanted)
-        raise CheckpointError(f"checkpoint {path} belongs to another configuration ({diff})",
-                              "resume with the same config, or use a new --out")
+        hint = "resume with the same config, or use a new --out"
+        if {**saved, "schedule": None} == {**wanted, "schedule": None}:  # the one change a resume may accept
+            hint = "add --reschedule to accept a changed [schedule], or " + hint
+        raise CheckpointError(f"checkpoint {path} belongs to another configuration ({diff})", hint)
     model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
     return {"model": model, "ema": ema or None, "optimizer": _optimizer_join(tensors, meta["optimizer"]),
-            "step": int(meta["step"]), "extra": meta.get("extra", {}),
+            "step": int(meta["step"]), "extra": meta.get("extra", {}), "identity": meta["identity"],
             "rng_tensors": {k: v for k, v in tensors.items() if k.startswith("rng.")},
             "rng_plain": meta["rng"]}
 

@@ -23,7 +23,7 @@ import signal
 import time
 import types
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,7 +40,7 @@ from n3cli.io.atomic import writable_folder
 from n3cli.models.arch import get_arch
 from n3cli.models.blocks import LocalCNN, N3Block
 from n3cli.train import checkpoint as ckpt
-from n3cli.train.config import OptimConfig, TrainConfig, identity, to_toml, with_num_images
+from n3cli.train.config import OptimConfig, ScheduleConfig, TrainConfig, identity, to_toml, with_num_images
 from n3cli.engine.distributed import DistInfo, init_distributed, shutdown
 from n3cli.train.distributed import any_rank, mean_over_ranks
 from n3cli.train.ema import WeightAverage, average_states
@@ -301,6 +301,10 @@ class _Run:
         if not opts.resume and self.ckpt_path.exists():
             raise UsageError(f"{self.out} already holds a run",
                              "add --resume to continue it, or choose another --out")
+        model_file = self.out / f"{cfg.name}.safetensors"
+        if not opts.resume and model_file.exists():  # a run whose checkpoint was removed, n3 prune's output
+            raise UsageError(f"{self.out} already holds a model {model_file.name}, which this run would replace",
+                             "choose another --out (--export-to replaces a model on purpose)")
         if opts.resume and not self.ckpt_path.exists():
             raise UsageError(f"no checkpoint to resume in {self.out}", "run without --resume first")
         if info.is_main:  # before any work: not an OSError after hours of training
@@ -351,6 +355,10 @@ class _Run:
         if info.is_main and self.val_files and v.images > 0:
             imgs = load_validation_images(self.val_files, cfg.data.color, v.images, v.crop)
             self.validator = Validator(imgs, v.sigmas, self.task, min_size=cfg.model.patch)
+            if not self.validator.images:  # hours of training without the monitoring asked for
+                raise UsageError(f"no validation image of {self.val_source} is {cfg.model.patch}px or more "
+                                 "on each side (the model's patch)",
+                                 "use larger images or validation.crop, or validation.images = 0")
         self.amp = (torch.autocast(device.type, dtype=torch.bfloat16)
                     if self.autocast == "bf16" else nullcontext())
 
@@ -359,6 +367,8 @@ class _Run:
         """Model, optimiser, RNG and history from the checkpoint; returns its (EMA, updates)."""
         state = ckpt.load_checkpoint(self.ckpt_path, identity(self.cfg),
                                      may_differ=("schedule",) if self.opts.reschedule else ())
+        if self.opts.reschedule:
+            self._check_reschedule(state["step"], state["identity"].get("schedule", {}))
         try:
             self.model.load_state_dict(state["model"], strict=True)
             opt = state["optimizer"]
@@ -377,6 +387,18 @@ class _Run:
         self.prev_elapsed = float(extra.get("elapsed_s", 0.0))
         self.history = extra.get("history", self.history)
         return state["ema"], int(extra.get("ema_updates", 0))
+
+    def _check_reschedule(self, step: int, saved: dict[str, Any]) -> None:
+        """Refuse a new schedule whose gradient steps end before ``step``, the step reached,
+        where the saved one had not: the BatchNorm phase would start past its first step,
+        which copies the EMA into the model and resets the statistics (the export would be
+        the raw weights, the statistics not re-measured)."""
+        known = {f.name for f in fields(ScheduleConfig)}
+        old = replace(self.cfg, schedule=ScheduleConfig(**{k: v for k, v in saved.items() if k in known}))
+        if self.cfg.grad_steps < step <= old.grad_steps:
+            raise UsageError(f"--reschedule: the run is at step {step:,}, past the {self.cfg.grad_steps:,} "
+                             "gradient steps of the new schedule",
+                             f"give the new schedule at least {step:,} gradient steps")
 
     def _init_from(self, paths: list[Path]) -> None:
         """Fine-tuning: load a trained model's weights (strict) before the first step; with
@@ -555,6 +577,11 @@ class _Run:
             raise UsageError(f"the run in {self.out} has finished (step {self.step:,} of {total:,})",
                              "train more with --init its exported weights and a new --out, or "
                              "--resume --reschedule --set schedule.steps=N to lengthen it")
+        if opts.resume and stop_at <= self.step:
+            # Nothing to do, but the card would be rewritten without its loss and throughput.
+            raise UsageError(f"the run in {self.out} is at step {self.step:,} already: "
+                             f"--max-steps {stop_at:,} leaves nothing to train",
+                             "give a larger --max-steps, or leave it out")
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.toml").write_text(to_toml(cfg))
@@ -660,7 +687,7 @@ class _Run:
                                                                if self.info.enabled else "")
             + (", bf16 autocast" if self.autocast == "bf16" else ""),
             samples_per_s=r.samples_per_s, final_loss=r.final_loss, val=r.val,
-            val_folder=(f"{min(cfg.validation.images, len(self.val_files))} images of {self.val_source}"
+            val_folder=(f"{self.validator.images} images of {self.val_source}"
                         + (f" (centre {cfg.validation.crop}px)" if cfg.validation.crop else "")
                         if self.validator else ""),
             val_is_test=bool(cfg.validation.folder),

@@ -30,18 +30,21 @@ def psnr(output: torch.Tensor, target: torch.Tensor) -> float:
 
 class Validator:
     """Degraded inputs prepared once; :meth:`run` returns {level: mean PSNR} and the overall
-    mean (levels are the config's ``validation.sigmas``: sigmas, or scales for SR)."""
+    mean (levels are the config's ``validation.sigmas``: sigmas, or scales for SR).
+
+    ``images``: how many of the given images are used (those smaller than ``min_size`` on a
+    side are skipped), the count a model card states."""
 
     def __init__(self, images: list[tuple[str, np.ndarray]], sigmas: tuple[float, ...], task: Task,
                  min_size: int):
         self.task = task
         self.cases: list[tuple[float, torch.Tensor, torch.Tensor]] = []
+        kept = [img for _, img in images if min(img.shape[:2]) >= min_size]  # skip rather than pad
+        self.images = len(kept)
         gen = torch.Generator().manual_seed(VAL_SEED)
         for sigma in sigmas:
-            for _, img in images:
+            for img in kept:
                 clean = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255.0
-                if min(clean.shape[-2:]) < min_size:
-                    continue  # too small for the N3 window; skip rather than pad
                 self.cases.append((float(sigma), *task.make_case(clean, sigma, gen)))
 
     def __len__(self) -> int:

@@ -435,3 +435,64 @@ def test_psnr_loss_trains(tmp_path, train_dir):
     assert losses[-1] < losses[0] - 1.0, losses  # at least 1 dB better on the training crops
     cards = list((tmp_path / "run").rglob("*.md"))
     assert cards and all("10 log10(MSE + 1e-06)" in c.read_text() for c in cards), cards
+
+
+def test_resume_with_max_steps_already_reached_is_refused_and_keeps_the_card(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=4, bn=0)
+    _run(cfg, tmp_path / "run", max_steps=3)
+    card = (tmp_path / "run" / "tiny.md").read_text()
+    # No step to do: it rewrote the card with "Final training loss: n/a", "Throughput: n/a".
+    for n in (2, 3):
+        with pytest.raises(UsageError, match="at step 3 already.*larger --max-steps"):
+            _run(cfg, tmp_path / "run", resume=True, max_steps=n)
+    assert (tmp_path / "run" / "tiny.md").read_text() == card
+    assert _run(cfg, tmp_path / "run", resume=True, max_steps=4).steps_done == 4
+
+
+def test_validation_images_too_small_for_the_patch(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=1, bn=0)
+    small = make_images(tmp_path / "small", count=1, size=(6, 6))
+    # All of them: an error before training, not a run without the monitoring asked for.
+    with pytest.raises(UsageError, match="no validation image of .*small is 10px"):
+        _run(cfg, tmp_path / "a", [f'validation.folder="{small}"'])
+    with pytest.raises(UsageError, match="no validation image"):
+        _run(cfg, tmp_path / "b", [f'validation.folder="{train_dir}"', "validation.crop=4"])
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    # Some of them: the card counts the images measured, not those listed.
+    make_images(tmp_path / "small", count=1, size=(40, 40), seed=3).joinpath("img00.png").rename(
+        tmp_path / "small" / "big.png")
+    res = _run(cfg, tmp_path / "c", [f'validation.folder="{small}"', "validation.images=2"])
+    assert "mean" in res.val
+    assert "on 1 images of " in (tmp_path / "c" / "tiny.md").read_text()
+
+
+def test_a_fresh_run_refuses_an_out_holding_a_model_of_its_name(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=1, bn=0)
+    _run(cfg, tmp_path / "run")
+    (tmp_path / "run" / "checkpoint.safetensors").unlink()  # e.g. removed to save space
+    model = (tmp_path / "run" / "tiny.safetensors").read_bytes()
+    with pytest.raises(UsageError, match="already holds a model tiny.safetensors"):
+        _run(cfg, tmp_path / "run")
+    assert (tmp_path / "run" / "tiny.safetensors").read_bytes() == model
+    _run(cfg, tmp_path / "run", ["name=other"])  # another name replaces nothing
+
+
+def test_reschedule_refuses_a_schedule_ending_before_the_step_reached(tmp_path, train_dir):
+    # The BatchNorm phase would start past its first step, which copies the EMA in: the
+    # export would be the raw weights.
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=6, bn=2)
+    _run(cfg, tmp_path / "run", ["optim.ema=0.9"], max_steps=4)
+    with pytest.raises(UsageError, match="at step 4, past the 3 gradient steps"):
+        _run(cfg, tmp_path / "run", ["optim.ema=0.9", "schedule.steps=3"], resume=True, reschedule=True)
+    res = _run(cfg, tmp_path / "run", ["optim.ema=0.9", "schedule.steps=4"], resume=True, reschedule=True)
+    assert res.steps_done == 6 and res.stopped == ""
+
+
+def test_a_changed_schedule_alone_points_to_reschedule(tmp_path, train_dir):
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=3, bn=0)
+    _run(cfg, tmp_path / "run", max_steps=1)
+    with pytest.raises(CheckpointError, match="add --reschedule"):
+        _run(cfg, tmp_path / "run", ["schedule.steps=5"], resume=True)
+    with pytest.raises(CheckpointError) as err:  # not when something else changed too
+        _run(cfg, tmp_path / "run", ["schedule.steps=5", "seed=2"], resume=True)
+    assert "--reschedule" not in str(err.value)
