@@ -67,7 +67,7 @@ def train_command(config_path: Path, out: Path | None, resume: bool, max_minutes
                   max_steps: int | None, device: str, overrides: tuple[str, ...],
                   data_dirs: tuple[Path, ...], val_dir: Path | None, export_to: Path | None,
                   init: tuple[Path, ...], reschedule: bool, quiet: bool) -> None:
-    """Train an N3Net denoiser from a TOML config (resumable, torchrun-aware).
+    """Train an N3Net model (denoiser, raw denoiser, super-resolution) from a TOML config (resumable, torchrun-aware).
 
     \b
     Examples:

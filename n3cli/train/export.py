@@ -44,8 +44,11 @@ def model_card(*, name: str, summary: str, licence: str, config_text: str, comma
              f"- Command: `{command}`", ""]
     lines += ["## Validation (monitoring only)", "",
               f"PSNR (dB, unclipped float output) on {val_folder or 'no validation set'}. "
-              + ("These are test images: they were only watched during training, never used to "
-                 "select a model or stop early." if val_is_test else
+              # A folder named by the user may be a test set (Set12, Set5) or their own images:
+              # say what holds for both.
+              + ("A folder given to the run (validation.folder or --val), possibly test images: "
+                 "they were only watched during training, never used to select a model or stop "
+                 "early." if val_is_test else
                  "The model never trained on them; they are not a test set."), ""]
     if val:
         lines += [f"- {k}: {v:.2f} dB" for k, v in val.items()] + [""]

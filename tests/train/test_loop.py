@@ -249,7 +249,7 @@ def test_holdout_validates_on_images_kept_out_of_training(tmp_path, train_dir):
     assert "mean" in res.val
     card = (tmp_path / "run" / "tiny.md").read_text()
     assert "2 images of the training folders held out of training (data.holdout)" in card
-    assert "not a test set" in card and "These are test images" not in card
+    assert "not a test set" in card and "possibly test images" not in card
 
 
 def test_validation_on_a_named_validation_set(tmp_path, train_dir, monkeypatch):
@@ -267,7 +267,7 @@ def test_validation_on_a_named_validation_set(tmp_path, train_dir, monkeypatch):
     assert "mean" in res.val
     card = (tmp_path / "run" / "tiny.md").read_text()
     assert "2 images of val32 (BSDS500 val less the test images)" in card  # img00 is left out
-    assert "not a test set" in card and "These are test images" not in card
+    assert "not a test set" in card and "possibly test images" not in card
 
 
 def test_val_option_replaces_a_named_validation_set(tmp_path, train_dir, val_dir):
@@ -278,6 +278,8 @@ def test_val_option_replaces_a_named_validation_set(tmp_path, train_dir, val_dir
     card = (tmp_path / "r" / "tiny.md").read_text()
     head = card.split("## Configuration")[0]
     assert "PSNR (dB, unclipped float output) on 1 images of " in head and "val32" not in head
+    # a user's folder may or may not be a test set: the card claims neither
+    assert "possibly test images" in head and "These are test images" not in head
 
 
 def test_reschedule_resumes_with_a_new_schedule_only(tmp_path, train_dir):
