@@ -31,7 +31,7 @@ def model_card(*, name: str, summary: str, licence: str, config_text: str, comma
                samples_per_s: float | None, final_loss: float | None, val: dict[str, float],
                val_folder: str, curve: list[tuple[int, float]], val_curve: list[tuple[int, float]],
                stopped_early: str = "", loss_name: str = "0.125 x SSE per sample",
-               val_is_test: bool = True) -> str:
+               val_is_test: bool = True, resumed_with: str = "") -> str:
     """Markdown model card: what the model is, how it was trained, what it measured."""
     lines = [f"# {name}", "", summary or "(no summary)", "",
              "## Training", "",
@@ -41,7 +41,10 @@ def model_card(*, name: str, summary: str, licence: str, config_text: str, comma
              f"- Throughput: {samples_per_s:.1f} samples/s" if samples_per_s else "- Throughput: n/a",
              f"- Final training loss ({loss_name}): {final_loss:.4f}" if final_loss is not None
              else "- Final training loss: n/a",
-             f"- Command: `{command}`", ""]
+             f"- Command: `{command}`"]
+    if resumed_with:
+        lines.append(f"- Last resumed with: `{resumed_with}`")
+    lines.append("")
     lines += ["## Validation (monitoring only)", "",
               f"PSNR (dB, unclipped float output) on {val_folder or 'no validation set'}. "
               # A folder named by the user may be a test set (Set12, Set5) or their own images:

@@ -335,6 +335,9 @@ class _Run:
         self.rollbacks = 0
         self._calibration: tuple[int, nn.Module] | None = None  # (step, calibrated copy)
         self.prev_elapsed = 0.0
+        # The command that started the run: a resume may leave out --init (it is ignored
+        # there), so the last command alone would name a recipe the weights did not follow.
+        self.start_command = opts.command or "n3 train"
         self.history: dict[str, Any] = {"loss": [], "val": []}
         ema_state, ema_updates = None, 0
         if opts.resume:
@@ -385,6 +388,7 @@ class _Run:
         self.step = state["step"]
         extra = state["extra"]
         self.prev_elapsed = float(extra.get("elapsed_s", 0.0))
+        self.start_command = str(extra.get("command", self.start_command))
         self.history = extra.get("history", self.history)
         return state["ema"], int(extra.get("ema_updates", 0))
 
@@ -433,6 +437,7 @@ class _Run:
                              optimizer_state=self.optimizer.state_dict(), step=self.step,
                              identity=identity(self.cfg),
                              extra={"elapsed_s": self.elapsed(), "history": self.history,
+                                    "command": self.start_command,
                                     **({"ema_updates": self.ema.updates} if self.ema else {})},
                              ema_state=self.ema.state_dict() if self.ema else None)
 
@@ -674,13 +679,18 @@ class _Run:
         return result
 
     # -- export ------------------------------------------------------------------------
+    def _resume_command(self) -> str:
+        """The last command, when it differs from the one that started the run."""
+        last = self.opts.command or "n3 train"
+        return last if self.opts.resume and last != self.start_command else ""
+
     def _export(self, r: TrainResult) -> list[Path]:
         cfg = self.cfg
         self.model.eval()
         desc = self.task.descriptor(cfg.model)
         card = model_card(
             name=cfg.name, summary=cfg.summary, licence=cfg.licence, config_text=to_toml(cfg),
-            command=self.opts.command or "n3 train", steps_done=r.steps_done, total_steps=r.total_steps,
+            command=self.start_command, resumed_with=self._resume_command(), steps_done=r.steps_done, total_steps=r.total_steps,
             data=f"{len(self.bank)} images from {', '.join(_shown(p) for p in cfg.data.train)} ({cfg.data.color}), "
                  f"{cfg.data.crop}x{cfg.data.crop} crops, augmentation {cfg.data.augment}",
             wall_s=r.wall_s, machine=_machine(self.device) + (f" x{self.info.world} processes"

@@ -498,3 +498,17 @@ def test_a_changed_schedule_alone_points_to_reschedule(tmp_path, train_dir):
     with pytest.raises(CheckpointError) as err:  # not when something else changed too
         _run(cfg, tmp_path / "run", ["schedule.steps=5", "seed=2"], resume=True)
     assert "--reschedule" not in str(err.value)
+
+
+def test_card_names_the_starting_command_and_the_last_resume(tmp_path, train_dir):
+    # A resume may drop --init (ignored there): the card must still name the recipe the
+    # weights followed, and say how the run was last continued.
+    cfg = write_config(tmp_path / "c.toml", train_dir, steps=4, bn=0)
+    _run(cfg, tmp_path / "r", max_steps=2, command="n3 train --config c.toml --init w.safetensors --max-steps 2")
+    _run(cfg, tmp_path / "r", resume=True, command="n3 train --config c.toml")
+    head = (tmp_path / "r" / "tiny.md").read_text().split("## Validation")[0]
+    assert "- Command: `n3 train --config c.toml --init w.safetensors --max-steps 2`" in head
+    assert "- Last resumed with: `n3 train --config c.toml`" in head
+    # an uninterrupted run has one command line
+    _run(cfg, tmp_path / "r2", command="n3 train --config c.toml")
+    assert "Last resumed with" not in (tmp_path / "r2" / "tiny.md").read_text()
