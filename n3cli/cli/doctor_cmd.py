@@ -35,13 +35,17 @@ def _devices() -> dict[str, Any]:
 
 
 def _models() -> dict[str, Any]:
+    """Known models, installed or not; ``broken``: installed ones whose weights cannot load
+    (a missing file, or one that fails the sha256 its JSON records)."""
     try:
         from n3cli.weights import available_models
+        from n3cli.weights.store import weights_problem
         rows = available_models()
+        broken = {m.name: why for m in rows if m.entry is not None and (why := weights_problem(m.entry))}
     except Exception as err:  # doctor reports problems, it does not stop at them
         return {"error": f"{type(err).__name__}: {err}"}
-    return {"installed": [f"{m.name} ({m.where})" for m in rows if m.installed],
-            "not_installed": [m.name for m in rows if not m.installed]}
+    return {"installed": [f"{m.name} ({m.where})" for m in rows if m.installed and m.name not in broken],
+            "not_installed": [m.name for m in rows if not m.installed], "broken": broken}
 
 
 def _store() -> dict[str, Any]:
@@ -120,6 +124,8 @@ def doctor(as_json: bool) -> None:
         lines.append(f"models   {ok} {len(m['installed'])} installed: {', '.join(m['installed'])}")
     else:
         lines.append(f"models   {no} none installed: run `n3 weights fetch paper` or see `n3 weights list`")
+    for name, why in m.get("broken", {}).items():
+        lines.append(f"models   {no} {name} cannot load: {why}")
     if s.get("path"):
         missing = (f" ({s['error']})" if s.get("error") else
                    " (not created yet)" if s.get("exists") is False else "")

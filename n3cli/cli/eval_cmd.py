@@ -43,7 +43,12 @@ def _check_json_target(path: Path) -> None:
     if not parent.is_dir():
         raise UsageError(f"--json {path}: the folder {parent} does not exist", "create it first")
     from n3cli.io.atomic import writable_folder
+    from n3cli.weights import bundled_dir, store_dir
 
+    for models in (store_dir(create=False), bundled_dir()):  # a .json there is read as a model
+        if parent.resolve() == models.resolve():
+            raise UsageError(f"--json {path} is in the model folder {models}",
+                             "write the scores elsewhere (a .json there describes a model)")
     writable_folder(parent, f"--json {path}: the folder")  # a probe file, before hours of evaluation
 
 
@@ -227,7 +232,11 @@ def eval_command(task: str, dataset: str | None, scale: str | None, sigma: float
             raise
     console.print(_table(results, per_image, limit is not None))
     if json_out is not None:
-        payload = [{**r.to_dict(), **paper_reference(r, limit is not None), "limit": limit} for r in results]
+        from n3cli.weights import weights_sha256
+
+        sha = weights_sha256(model_name)
+        payload = [{**r.to_dict(), "model_sha256": sha, **paper_reference(r, limit is not None), "limit": limit}
+                   for r in results]
         _write_json(json_out, payload[0] if len(payload) == 1 else {"results": payload})
 
 
@@ -255,6 +264,9 @@ def _eval_sr(dataset: str, scale: str | None, model_name: str, data_dir: Path | 
     if not console.is_terminal:
         console.width = max(console.width, 120)
     name = "n3net-sr" if model_name == "auto" else model_name
+    if name == "bicubic" and (ensemble != 1 or precision != "fp32"):
+        raise UsageError("--ensemble and --precision are for models, not bicubic",
+                         "drop them, or name a model with --model")
     upscalers = {}
     for s in scales:
         upscalers[s] = (bicubic_upscale if name == "bicubic"
@@ -284,8 +296,19 @@ def _eval_sr(dataset: str, scale: str | None, model_name: str, data_dir: Path | 
                 table.add_row(f"  {im.name}", "", "", "", f"{im.psnr:.3f}", f"{im.ssim:.4f}", f"{im.seconds:.2f}")
     console.print(table)
     if json_out is not None:
-        payload = [{**r.to_dict(), "limit": limit} for r in results]  # limit: first images only
+        used = _receipt(name, ensemble, precision)
+        payload = [{**r.to_dict(), **used, "limit": limit} for r in results]  # limit: first images only
         _write_json(json_out, payload[0] if len(payload) == 1 else {"results": payload})
+
+
+def _receipt(name: str, ensemble: int, precision: str) -> dict:
+    """What a --json receipt needs besides the scores to run the same method again: the
+    model, the sha256 of its weights (None for bicubic), its ensemble and precision."""
+    from n3cli.weights import weights_sha256
+
+    if name == "bicubic":
+        return {"model": name, "model_sha256": None, "ensemble": 1, "precision": "fp32"}
+    return {"model": name, "model_sha256": weights_sha256(name), "ensemble": ensemble, "precision": precision}
 
 
 def _model_upscaler(name: str, scale: int, device: str, ensemble: int, precision: str):
@@ -340,7 +363,7 @@ def _eval_raw(dataset: str, noise: str | None, tone: bool, model_name: str, data
                 table.add_row(f"  {im}", "", "", f"{v:.3f}")
     console.print(table)
     if json_out is not None:
-        _write_json(json_out, {**r.to_dict(), "limit": limit})
+        _write_json(json_out, {**r.to_dict(), **_receipt(name, ensemble, precision), "limit": limit})
 
 
 def _model_raw_denoiser(name: str, device: str, ensemble: int, precision: str):

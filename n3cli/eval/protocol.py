@@ -60,6 +60,8 @@ class EvalResult:
     ensemble: int = 1  # geometric self-ensemble size (1: the plain model)
     precision: str = "fp32"  # of the convolutions (the N3 kernels always compute in float32)
     model_sigma: float | None = None  # the sigma a fixed-sigma model was trained for
+    seed: int | None = None  # of the noise: PAPER_SEED (paper, real) or KAIR_SEED (kair)
+    gray_on_color: str | None = None  # how a gray model ran on a colour set (None: not the case)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,7 +141,9 @@ def evaluate_many(model: nn.Module, spec: ModelSpec, datasets: Sequence[str], si
             mean_psnr=float(np.mean([s.psnr for s in scores])) if scores else float("nan"),
             mean_ssim=float(np.mean([s.ssim for s in scores])) if scores else float("nan"),
             seconds=time.perf_counter() - t0, images=scores, ensemble=ensemble,
-            precision=precision, model_sigma=spec.descriptor.sigma)
+            precision=precision, model_sigma=spec.descriptor.sigma,
+            seed=KAIR_SEED if protocol == "kair" else PAPER_SEED,
+            gray_on_color=gray_on_color if ts.color and spec.descriptor.image_channels == 1 else None)
 
     for ts, files in plans:
         scores: list[ImageScore] = []

@@ -8,8 +8,9 @@ imported on request with sha256 verification.
 from n3cli.weights.catalog import ModelInfo, available_models, choose_model
 from n3cli.weights.paper import fetch_paper, import_checkpoint
 from n3cli.weights.sources import PAPER_NOTICE, PAPER_SOURCES
-from n3cli.weights.store import bundled_dir, installed, load_model, save_model, store_dir
+from n3cli.weights.store import (bundled_dir, installed, load_model, save_model, store_dir,
+                                 weights_sha256)
 
 __all__ = ["ModelInfo", "available_models", "choose_model", "fetch_paper", "import_checkpoint",
            "PAPER_NOTICE", "PAPER_SOURCES", "bundled_dir", "installed", "load_model",
-           "save_model", "store_dir"]
+           "save_model", "store_dir", "weights_sha256"]

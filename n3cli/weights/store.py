@@ -202,6 +202,23 @@ def installed() -> dict[str, Entry]:
     return entries
 
 
+def weights_sha256(name: str) -> str | None:
+    """The sha256 of an installed model's weights, as its JSON records it (the hash
+    :func:`load_model` verifies the file against); None for a name with no file (bicubic,
+    models that live only in memory)."""
+    entry = installed().get(name)
+    return None if entry is None else str(entry.meta.get("sha256") or "") or None
+
+
+def weights_problem(entry: Entry) -> str | None:
+    """Why ``entry``'s weights cannot load (missing file, checksum mismatch), or None."""
+    if not entry.weights_path.is_file():
+        return f"weights file is missing: {entry.weights_path}"
+    if str(entry.meta.get("sha256", "")) != sha256_file(entry.weights_path):
+        return f"weights fail their checksum ({entry.weights_path}): re-import or re-fetch it"
+    return None
+
+
 def not_installed_hint(name: str) -> str:
     """What to run to get a model that is known but not installed."""
     from n3cli.weights.sources import source_for

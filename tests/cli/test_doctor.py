@@ -72,3 +72,23 @@ def test_weights_path_prints_without_creating(run, monkeypatch, tmp_path):
     assert r.exit_code == 0 and f"store:   {home}" in r.stdout
     monkeypatch.setenv("N3_HOME", str(tmp_path / "new"))
     assert run("weights", "path").exit_code == 0 and not (tmp_path / "new").exists()
+
+
+def test_doctor_names_a_model_whose_weights_cannot_load(run, monkeypatch, tmp_path):
+    """A model whose JSON reads but whose weights are gone or altered was listed as installed."""
+    import torch
+
+    from n3cli.models import N3Net, N3NetConfig, descriptor_for, registry
+    from n3cli.weights import save_model
+
+    monkeypatch.setenv("N3_HOME", str(tmp_path))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    cfg = N3NetConfig(features=8, depth=3, embed_features=8, embed_depth=2, n3_channels=4, k=2, window=5)
+    torch.manual_seed(0)
+    save_model(tmp_path, "mine", N3Net(cfg).eval(), cfg, descriptor_for(cfg, sigma=25.0))
+    assert "mine (store)" in json.loads(run("doctor", "--json").stdout)["models"]["installed"]
+    (tmp_path / "mine.safetensors").write_bytes(b"not the weights")
+    doc = json.loads(run("doctor", "--json").stdout)["models"]
+    assert "mine (store)" not in doc["installed"] and "fail their checksum" in doc["broken"]["mine"]
+    r = run("doctor")
+    assert r.exit_code == 0 and "mine cannot load" in r.stdout

@@ -3,6 +3,7 @@ an interrupted eval still shows what finished."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -127,3 +128,78 @@ def test_sr_eval_refuses_a_test_image_too_small_to_score(run, tiny, tmp_path):
     r = run("eval", "--task", "sr", "--scale", "4", "--model", "tiny-sr", "--data-dir", tmp_path)
     assert r.exit_code == 2 and "a.png is 3x3: too small to score at x4" in r.stderr
     assert "Traceback" not in r.output and "internal error" not in r.output
+
+
+def _images(folder, names, shape):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / name)
+
+
+def test_denoise_receipt_says_seed_and_how_a_gray_model_ran_on_colour(run, tiny, tmp_path):
+    """The --json receipt carries what changes the number: the noise seed of the protocol,
+    the gray-on-colour strategy (about 5 dB apart on CBSD68) and the weights' sha256."""
+    _images(tmp_path / "Set12", ["01.png"], (40, 40))
+    _images(tmp_path / "CBSD68", ["101085.png"], (40, 40, 3))
+    args = ("eval", "--model", "tiny-s25", "--data-dir", tmp_path, "--json", "-")
+    for extra, seed, strategy in ((["--dataset", "set12"], 1234, None),
+                                  (["--dataset", "set12", "--protocol", "kair"], 0, None),
+                                  (["--dataset", "cbsd68", "--gray-on-color", "opponent"], 1234, "opponent"),
+                                  (["--dataset", "cbsd68"], 1234, "rgb")):
+        r = run(*args, *extra)
+        assert r.exit_code == 0, r.stderr
+        doc = json.loads(r.stdout)
+        assert doc["seed"] == seed and doc["gray_on_color"] == strategy, extra
+        assert "model_sha256" in doc and doc["model_sha256"] is None  # tiny-s25 has no file
+
+
+def test_sr_and_raw_receipts_name_the_model_and_how_it_ran(run, tiny, tmp_path):
+    _images(tmp_path / "Set5" / "HR", ["baby.png"], (40, 40, 3))
+    r = run("eval", "--task", "sr", "--scale", "2", "--model", "tiny-sr", "--ensemble", "2",
+            "--precision", "bf16", "--data-dir", tmp_path, "--json", "-")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["model"], doc["ensemble"], doc["precision"]) == ("tiny-sr", 2, "bf16") and "model_sha256" in doc
+    _images(tmp_path / "Set12", ["01.png"], (40, 40))
+    r = run("eval", "--task", "raw", "--model", "tiny-raw", "--noise", "0.01,5e-5", "--data-dir", tmp_path,
+            "--json", "-")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["model"], doc["ensemble"], doc["precision"]) == ("tiny-raw", 1, "fp32") and "model_sha256" in doc
+
+
+def test_receipt_carries_the_sha256_of_the_weights_that_ran(run, tmp_path, monkeypatch):
+    import torch
+
+    from n3cli.models import N3Net, N3NetConfig, descriptor_for, registry
+    from n3cli.weights import save_model
+    from n3cli.weights.store import sha256_file
+
+    monkeypatch.setenv("N3_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    cfg = N3NetConfig(features=8, depth=3, embed_features=8, embed_depth=2, n3_channels=4, k=2, window=5)
+    torch.manual_seed(0)
+    save_model(tmp_path / "home", "mine", N3Net(cfg).eval(), cfg, descriptor_for(cfg, sigma=25.0))
+    _images(tmp_path / "Set12", ["01.png"], (40, 40))
+    r = run("eval", "--model", "mine", "--data-dir", tmp_path, "--json", "-")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["model_sha256"] == sha256_file(tmp_path / "home" / "mine.safetensors")
+
+
+def test_bicubic_refuses_ensemble_and_precision(run, tmp_path):
+    """bicubic has neither: 'bicubic x8' was printed for the plain bicubic number."""
+    for extra in (["--ensemble", "8"], ["--precision", "bf16"]):
+        r = run("eval", "--task", "sr", "--model", "bicubic", "--scale", "2", "--data-dir", tmp_path, *extra)
+        assert r.exit_code == 2 and "not bicubic" in r.stderr, r.output
+
+
+def test_json_in_the_model_folder_is_refused(run, tmp_path, monkeypatch):
+    """--json over a model's description broke the model ('installed but broken')."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "mine.json").write_text("{}")
+    monkeypatch.setenv("N3_HOME", str(home))
+    r = run("eval", "--dataset", "set12", "--sigma", "25", "--limit", "1", "--json", home / "mine.json")
+    assert r.exit_code == 2 and "is in the model folder" in r.stderr
+    assert (home / "mine.json").read_text() == "{}"

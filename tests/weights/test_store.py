@@ -165,3 +165,16 @@ def test_a_broken_model_file_is_named_not_unknown(home):
         load_model("myblind")
     with pytest.raises(ModelNotFoundError, match="unknown model 'other'"):
         load_model("other")
+
+
+def test_weights_sha256_and_problem(home):
+    _save("tiny-s25", sigma=25.0)
+    entry = store_mod.installed()["tiny-s25"]
+    assert store_mod.weights_sha256("tiny-s25") == store_mod.sha256_file(home / "tiny-s25.safetensors")
+    assert store_mod.weights_sha256("bicubic") is None and store_mod.weights_problem(entry) is None
+    with open(home / "tiny-s25.safetensors", "r+b") as f:
+        f.seek(-4, 2)
+        f.write(b"\x00\x01\x02\x03")
+    assert "fail their checksum" in store_mod.weights_problem(entry)
+    (home / "tiny-s25.safetensors").unlink()
+    assert "missing" in store_mod.weights_problem(entry)
