@@ -111,7 +111,7 @@ def doctor(as_json: bool) -> None:
     ok, no = "ok", "--"
     lines = [
         f"n3 {info['n3']}  python {info['python']}  torch {d['torch']}  ({info['platform']})",
-        f"cpu      {d['cpu_count']} cores, torch uses {d['threads']} threads (change with --threads)",
+        f"cpu      {d['cpu_count']} cores, torch uses {d['threads']} thread{'s' if d['threads'] != 1 else ''} (n3 denoise/upscale --threads N, or OMP_NUM_THREADS=N for any command)",
         (f"bf16     {ok} native on this CPU: --precision bf16 is faster, n3 train's amp = auto uses it"
          if d["cpu_native_bf16"] else f"bf16     {no} not native on this CPU (emulated: slower than fp32)"),
         f"cuda     {ok + ' ' + ', '.join(d['cuda_devices']) if d['cuda'] else no + ' not available'}",
