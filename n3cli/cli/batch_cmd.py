@@ -161,6 +161,12 @@ def _run_batch(ctx: click.Context, inputs: tuple[Path, ...], kw: dict[str, Any],
     single = len(full_plan.items) == 1 and not any(p.is_dir() for p in inputs) and not dist.enabled
     as_json = kw["as_json"]
     if kw["dry_run"]:
+        # The real run's usage errors in the engine options (--tile 8, --max-memory lots),
+        # which it raises only when the job is made.
+        from n3cli.engine.memory import parse_size
+
+        parse_tile(kw["tile"])
+        parse_size(kw["max_memory"])
         # What the real run would say: an item it would refuse is a failure now too (for a
         # single input, the real run's usage error; exit 1 for a size, as a failed read).
         refused = any(i.action == "fail" for i in full_plan.items)

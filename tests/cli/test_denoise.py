@@ -99,6 +99,17 @@ def test_in_place_and_refusing_to_overwrite_input(tmp_path, tiny, run):
     assert src.read_bytes() != original and sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
 
 
+@pytest.mark.parametrize("option,value,text", [("--tile", "8", "below the smallest tile"),
+                                                 ("--max-memory", "lots", "--max-memory 'lots'")])
+def test_dry_run_refuses_the_engine_options_the_real_run_refuses(tmp_path, tiny, run, option, value, text):
+    """docs/CLI.md: `--tile` below 16 px is refused, a usage error (exit 2), in a dry run too."""
+    src = save_gray(tmp_path / "a.png")
+    for extra in ([], ["--dry-run"]):
+        r = run("denoise", src, "-s", "25", option, value, *extra)
+        assert r.exit_code == 2 and text in r.stderr, (extra, r.output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
 def test_json_report_and_dry_run(tmp_path, tiny, run):
     save_gray(tmp_path / "a.png")
     (tmp_path / "b.png").write_text("not an image")
