@@ -29,7 +29,7 @@ Examples:
   n3 doctor                                what this machine offers n3
 
 \b
-Exit codes: 0 ok, 1 a file or step failed, 2 usage error, 130/143 interrupted.
+Exit codes: 0 ok, 1 a file or step failed, 2 usage error, 129/130/143 interrupted (SIGHUP, Ctrl-C, SIGTERM).
 Shell completion: eval "$(_N3_COMPLETE=bash_source n3)"  (zsh_source, fish_source)
 """
 
