@@ -39,13 +39,24 @@ def _models() -> dict[str, Any]:
     (a missing file, or one that fails the sha256 its JSON records)."""
     try:
         from n3cli.weights import available_models
-        from n3cli.weights.store import weights_problem
         rows = available_models()
-        broken = {m.name: why for m in rows if m.entry is not None and (why := weights_problem(m.entry))}
+        broken = {m.name: why for m in rows if m.entry is not None and (why := _weights_problem(m.entry))}
     except Exception as err:  # doctor reports problems, it does not stop at them
         return {"error": f"{type(err).__name__}: {err}"}
     return {"installed": [f"{m.name} ({m.where})" for m in rows if m.installed and m.name not in broken],
             "not_installed": [m.name for m in rows if not m.installed], "broken": broken}
+
+
+def _weights_problem(entry) -> str | None:
+    """Why an installed model's weights would not load, or None."""
+    from n3cli.errors import WeightsError
+    from n3cli.weights.store import verify_weights_file
+
+    try:
+        verify_weights_file(entry)
+    except WeightsError as err:
+        return err.message
+    return None
 
 
 def _store() -> dict[str, Any]:

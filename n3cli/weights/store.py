@@ -210,15 +210,6 @@ def weights_sha256(name: str) -> str | None:
     return None if entry is None else str(entry.meta.get("sha256") or "") or None
 
 
-def weights_problem(entry: Entry) -> str | None:
-    """Why ``entry``'s weights cannot load (missing file, checksum mismatch), or None."""
-    if not entry.weights_path.is_file():
-        return f"weights file is missing: {entry.weights_path}"
-    if str(entry.meta.get("sha256", "")) != sha256_file(entry.weights_path):
-        return f"weights fail their checksum ({entry.weights_path}): re-import or re-fetch it"
-    return None
-
-
 def not_installed_hint(name: str) -> str:
     """What to run to get a model that is known but not installed."""
     from n3cli.weights.sources import source_for
@@ -244,15 +235,22 @@ def find_entry(name: str) -> Entry:
     raise ModelNotFoundError(f"unknown model '{name}'", "see `n3 weights list`")
 
 
-def build_verified(entry: Entry) -> nn.Module:
-    """The model of ``entry`` with its weights, checked against the JSON's sha256 and the
-    architecture's tensor names and shapes (``WeightsError`` otherwise); in eval mode."""
+def verify_weights_file(entry: Entry) -> None:
+    """``WeightsError`` if ``entry``'s weights file is missing or fails the sha256 its JSON
+    records (what loading checks first; ``n3 doctor`` asks it of every installed model)."""
     name, path = entry.spec.name, entry.weights_path
     if not path.is_file():
         raise WeightsError(f"weights file of '{name}' is missing: {path}", not_installed_hint(name))
     if str(entry.meta.get("sha256", "")) != sha256_file(path):
         raise WeightsError(f"weights of '{name}' fail their checksum ({path})",
                            "the file is corrupt or was modified: re-import or re-fetch it")
+
+
+def build_verified(entry: Entry) -> nn.Module:
+    """The model of ``entry`` with its weights, checked against the JSON's sha256 and the
+    architecture's tensor names and shapes (``WeightsError`` otherwise); in eval mode."""
+    name, path = entry.spec.name, entry.weights_path
+    verify_weights_file(entry)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:

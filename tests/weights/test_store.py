@@ -167,14 +167,17 @@ def test_a_broken_model_file_is_named_not_unknown(home):
         load_model("other")
 
 
-def test_weights_sha256_and_problem(home):
+def test_weights_sha256_and_verify_weights_file(home):
     _save("tiny-s25", sigma=25.0)
     entry = store_mod.installed()["tiny-s25"]
     assert store_mod.weights_sha256("tiny-s25") == store_mod.sha256_file(home / "tiny-s25.safetensors")
-    assert store_mod.weights_sha256("bicubic") is None and store_mod.weights_problem(entry) is None
+    assert store_mod.weights_sha256("bicubic") is None
+    store_mod.verify_weights_file(entry)  # intact: no error
     with open(home / "tiny-s25.safetensors", "r+b") as f:
         f.seek(-4, 2)
         f.write(b"\x00\x01\x02\x03")
-    assert "fail their checksum" in store_mod.weights_problem(entry)
+    with pytest.raises(WeightsError, match="fail their checksum"):
+        store_mod.verify_weights_file(entry)
     (home / "tiny-s25.safetensors").unlink()
-    assert "missing" in store_mod.weights_problem(entry)
+    with pytest.raises(WeightsError, match="missing"):
+        store_mod.verify_weights_file(entry)
