@@ -436,6 +436,13 @@ def _validate_common(cfg: TrainConfig) -> None:
         raise UsageError("no training data: set data.train = [\"folder\", ...]")
     if d.crop < 1 or cfg.optim.batch_size < 1 or d.sweeps < 1:
         raise UsageError("data.crop, data.sweeps and optim.batch_size must be positive")
+    # The network sees crop / scale pixels in SR. A crop smaller than one N3 patch trains
+    # without error, but the N3 blocks never see a neighbour: hours spent on a useless model.
+    net_crop = d.crop // max(cfg.task.scales) if cfg.task.kind == "sr" else d.crop
+    if net_crop < cfg.model.patch:
+        seen = f"data.crop {d.crop}" + (f" (/{max(cfg.task.scales)}: {net_crop})" if cfg.task.kind == "sr" else "")
+        raise UsageError(f"{seen} is smaller than the model's N3 patch ({cfg.model.patch}px)",
+                         "use a larger data.crop, e.g. 80 (the CPU and GPU recipes)")
     if s.kind not in ("epoch-exp", "exp"):
         raise UsageError(f"unknown schedule '{s.kind}'", "use epoch-exp or exp")
     # steps = 0 with a BatchNorm phase: only re-measure the statistics (e.g. of --init A

@@ -215,3 +215,14 @@ def test_focus_settings_are_checked(config, bad):
         load_config(REPO / "configs" / config, [bad])
     ok = "task.focus_range=[-4,-2.5]" if config == "cpu-raw.toml" else "task.focus_range=[10,30]"
     assert load_config(REPO / "configs" / config, [ok, "task.focus_prob=0.4"]).task.focus_prob == 0.4
+
+
+@pytest.mark.parametrize("config, crop, message", [
+    ("cpu-blind-gray.toml", 8, r"data.crop 8 is smaller than the model's N3 patch \(10px\)"),
+    ("cpu-sr.toml", 36, r"data.crop 36 \(/4: 9\) is smaller than the model's N3 patch"),
+])
+def test_crops_smaller_than_a_patch_are_refused(config, crop, message):
+    # Such a run trained without error, its N3 blocks never seeing a neighbour.
+    with pytest.raises(UsageError, match=message):
+        load_config(REPO / "configs" / config, [f"data.crop={crop}"])
+    assert load_config(REPO / "configs" / config, [f"data.crop={crop + 12 * 4}"]).data.crop == crop + 48
