@@ -436,11 +436,12 @@ def _validate_common(cfg: TrainConfig) -> None:
         raise UsageError("no training data: set data.train = [\"folder\", ...]")
     if d.crop < 1 or cfg.optim.batch_size < 1 or d.sweeps < 1:
         raise UsageError("data.crop, data.sweeps and optim.batch_size must be positive")
-    # The network sees crop / scale pixels in SR. A crop smaller than one N3 patch trains
-    # without error, but the N3 blocks never see a neighbour: hours spent on a useless model.
-    net_crop = d.crop // max(cfg.task.scales) if cfg.task.kind == "sr" else d.crop
-    if net_crop < cfg.model.patch:
-        seen = f"data.crop {d.crop}" + (f" (/{max(cfg.task.scales)}: {net_crop})" if cfg.task.kind == "sr" else "")
+    # The N3 blocks see crop / scale (SR) / unshuffle pixels. A crop smaller than one N3
+    # patch there trains without error, but they never see a neighbour: hours spent on a
+    # useless model.
+    shrink = (max(cfg.task.scales) if cfg.task.kind == "sr" else 1) * getattr(cfg.model, "unshuffle", 1)
+    if d.crop // shrink < cfg.model.patch:
+        seen = f"data.crop {d.crop}" + (f" (/{shrink} in the network: {d.crop // shrink})" if shrink > 1 else "")
         raise UsageError(f"{seen} is smaller than the model's N3 patch ({cfg.model.patch}px)",
                          "use a larger data.crop, e.g. 80 (the CPU and GPU recipes)")
     if s.kind not in ("epoch-exp", "exp"):

@@ -218,8 +218,9 @@ def test_focus_settings_are_checked(config, bad):
 
 
 @pytest.mark.parametrize("config, crop, message", [
-    ("cpu-blind-gray.toml", 8, r"data.crop 8 is smaller than the model's N3 patch \(10px\)"),
-    ("cpu-sr.toml", 36, r"data.crop 36 \(/4: 9\) is smaller than the model's N3 patch"),
+    ("blind-gray.toml", 8, r"data.crop 8 is smaller than the model's N3 patch \(10px\)"),
+    ("cpu-blind-gray.toml", 16, r"data.crop 16 \(/2 in the network: 8\) is smaller than the model's N3 patch"),
+    ("cpu-sr.toml", 36, r"data.crop 36 \(/4 in the network: 9\) is smaller than the model's N3 patch"),
 ])
 def test_crops_smaller_than_a_patch_are_refused(config, crop, message):
     # Such a run trained without error, its N3 blocks never seeing a neighbour.
