@@ -439,9 +439,11 @@ def _validate_common(cfg: TrainConfig) -> None:
     # The N3 blocks see crop / scale (SR) / unshuffle pixels. A crop smaller than one N3
     # patch there trains without error, but they never see a neighbour: hours spent on a
     # useless model.
+    # (SRConfig has no pixel-unshuffle, hence the getattr.)
     shrink = (max(cfg.task.scales) if cfg.task.kind == "sr" else 1) * getattr(cfg.model, "unshuffle", 1)
-    if d.crop // shrink < cfg.model.patch:
-        seen = f"data.crop {d.crop}" + (f" (/{shrink} in the network: {d.crop // shrink})" if shrink > 1 else "")
+    n3_crop = d.crop // shrink
+    if n3_crop < cfg.model.patch:
+        seen = f"data.crop {d.crop}" + (f" (/{shrink} in the network: {n3_crop})" if shrink > 1 else "")
         raise UsageError(f"{seen} is smaller than the model's N3 patch ({cfg.model.patch}px)",
                          "use a larger data.crop, e.g. 80 (the CPU and GPU recipes)")
     if s.kind not in ("epoch-exp", "exp"):
